@@ -2,6 +2,8 @@ package clone
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -91,4 +93,14 @@ func ExecMaintenance(ctx context.Context, dsn, sql string) error {
 		return err
 	}
 	return nil
+}
+
+// NewRunID returns a fresh random run id: 8 lowercase hex digits. Every
+// sandbox a run starts is labelled with it.
+func NewRunID() string {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
 }

@@ -109,7 +109,7 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	runID := cfg.RunID
 	if runID == "" {
-		runID = randomHex(4)
+		runID = clone.NewRunID()
 	}
 	name := "dbtwin-" + runID + "-" + randomHex(3)
 	rec := Record{

@@ -1,0 +1,45 @@
+# dbtwin — see README.md. Every target works on a fresh checkout with Go and
+# the PostgreSQL server binaries installed (scripts/install-postgres.sh).
+
+GO        ?= go
+BIN       ?= bin/dbtwin
+PKGS      ?= ./...
+# Integration tests start real PostgreSQL clusters; -p 2 matches the 2-core CI box.
+TESTFLAGS ?= -p 2 -timeout 15m
+BENCH_SCALE ?= 10
+
+.PHONY: all build test test-short demo bench bench-go bench-clone lint fmt fuzz clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/dbtwin
+
+## test: every test, against real PostgreSQL clusters the tests start themselves
+test:
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## demo: the whole pipeline on the built-in fixtures in an embedded sandbox
+demo: build
+	$(BIN) demo
+
+## bench: micro benchmarks, then the clone comparison against pg_dump/pg_restore
+bench: bench-go bench-clone
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## bench-clone: ~1 GB fixture; dbtwin clone vs pg_dump -Fd -j2 + pg_restore -j2 vs pg_dump | psql vs template copy
+bench-clone: build
+	$(GO) run ./internal/benchclone --dbtwin $(BIN) --scale $(BENCH_SCALE)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run make fmt'; exit 1; }
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin
+	-$(BIN) gc 2>/dev/null || true

@@ -1,0 +1,79 @@
+package clone
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+func TestNewConninfo(t *testing.T) {
+	tests := []struct {
+		dsn, wantArg, wantPassword string
+	}{
+		{"host=db user=app password=s3cret dbname=shop", "host=db user=app dbname=shop", "s3cret"},
+		{"password='with space' host=db dbname=shop", "host=db dbname=shop", "with space"},
+		{"postgres://app:s3cret@db:5432/shop?sslmode=disable", "postgres://app@db:5432/shop?sslmode=disable", "s3cret"},
+		{"postgres://app@db/shop?password=s3cret", "postgres://app@db/shop", "s3cret"},
+		{"host=/tmp/sock dbname=shop", "host=/tmp/sock dbname=shop", ""},
+	}
+	for _, tt := range tests {
+		t.Setenv("PGPASSWORD", "")
+		t.Setenv("PGPASSFILE", "/nonexistent")
+		ci, err := newConninfo(tt.dsn)
+		if err != nil {
+			t.Fatalf("newConninfo(%q): %v", tt.dsn, err)
+		}
+		if ci.arg != tt.wantArg || ci.password != tt.wantPassword {
+			t.Errorf("newConninfo(%q) = %q, %q; want %q, %q", tt.dsn, ci.arg, ci.password, tt.wantArg, tt.wantPassword)
+		}
+		// The stripped form still means the same connection.
+		a, _ := pgconn.ParseConfig(tt.dsn)
+		b, err := pgconn.ParseConfig(ci.arg)
+		if err != nil || a.Host != b.Host || a.Database != b.Database || a.User != b.User {
+			t.Errorf("newConninfo(%q): %q connects elsewhere (%v)", tt.dsn, ci.arg, err)
+		}
+	}
+}
+
+func TestTailWriterRedactsAndKeepsTheEnd(t *testing.T) {
+	w := &tailWriter{max: 3, secret: "s3cret", log: slog.New(slog.DiscardHandler), program: "pg_restore"}
+	w.Write([]byte("line 1\nline 2\nconnection to host=db password=s3cret failed\n"))
+	w.Write([]byte("pg_restore: error: the password s3cret is wrong\npartial"))
+	w.flush()
+	got := w.String()
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "line 1") || !strings.HasSuffix(got, "partial") {
+		t.Errorf("tail = %q", got)
+	}
+	err := &toolError{program: "pg_restore", err: errors.New("exit status 1"), stderr: got}
+	if !strings.Contains(err.Error(), "pg_restore: exit status 1: ") {
+		t.Errorf("toolError = %q", err)
+	}
+}
+
+func TestTypeMapNeedsText(t *testing.T) {
+	m := typeMap{
+		23:    {name: "integer", typtype: 'b', binaryIO: true},
+		1007:  {name: "integer[]", typtype: 'b', elem: 23, binaryIO: true},
+		16400: {name: "mood", typtype: 'e', binaryIO: true},
+		16401: {name: "mood[]", typtype: 'b', elem: 16400, binaryIO: true},
+		16402: {name: "address", typtype: 'c', binaryIO: true},
+		16403: {name: "posint", typtype: 'd', basetype: 23, binaryIO: true},
+		16404: {name: "posint[]", typtype: 'b', elem: 16403, binaryIO: true},
+		16405: {name: "moods", typtype: 'd', basetype: 16401, binaryIO: true},
+		16406: {name: "citext", typtype: 'b', binaryIO: true},
+		16407: {name: "nosend", typtype: 'b', binaryIO: false},
+		16408: {name: "addr_dom", typtype: 'd', basetype: 16402, binaryIO: true},
+	}
+	for oid, wantText := range map[uint32]bool{
+		23: false, 1007: false, 16400: false, 16406: false, 16403: false,
+		16401: true, 16402: true, 16404: true, 16405: true, 16407: true, 16408: true, 99999: true,
+	} {
+		why := m.needsText(oid)
+		if (why != "") != wantText {
+			t.Errorf("needsText(%d %s) = %q, want text %v", oid, m[oid].name, why, wantText)
+		}
+	}
+}

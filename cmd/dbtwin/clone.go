@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/dbtwin/dbtwin/clone"
+	"github.com/dbtwin/dbtwin/internal/pgdsn"
+)
+
+func runClone(ctx context.Context, e *env, args []string) error {
+	var c common
+	fs := newFlagSet("clone", "--source DSN|DUMPFILE --target DSN [--jobs N] [--replace]",
+		`Make a consistent copy of a database into the target database.
+
+The source is either a live database (a connection string: "postgres://…" or
+"host=… dbname=…"), which is only ever read — one exported snapshot, READ ONLY
+sessions, a role with CONNECT and SELECT is enough — or a dump file made by
+pg_dump (custom, directory, tar or plain SQL format).
+
+The clone is built in a temporary database on the target server and renamed
+to the target's name only when complete: a failure or Ctrl-C leaves the
+target as it was. A target that exists and is not empty is refused unless
+--replace.`, e)
+	source := fs.String("source", "", "connection string of the database to copy, or the path of a pg_dump file or directory")
+	target := fs.String("target", "", "connection string naming the database to create (or replace) with the clone")
+	opts := clone.Options{}
+	fs.IntVar(&opts.Jobs, "jobs", runtime.NumCPU(), "parallel copy workers (also pg_restore --jobs)")
+	fs.BoolVar(&opts.Replace, "replace", false, "replace the target database if it exists and is not empty")
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *source == "":
+		return usagef(fs, "--source is required: a connection string or a dump file")
+	case *target == "":
+		return usagef(fs, "--target is required: a connection string naming the database to create")
+	case fs.NArg() > 0:
+		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	case opts.Jobs < 1:
+		return usagef(fs, "--jobs must be at least 1")
+	}
+	log, prog, err := withProgress(e, &c)
+	if err != nil {
+		return usagef(fs, "%v", err)
+	}
+	opts.Logger = log
+	opts.BinDir = c.pgBinDir
+
+	isDSN := looksLikeDSN(*source)
+	if !isDSN {
+		if _, err := os.Stat(*source); err != nil {
+			return usagef(fs, "--source %q is neither a connection string (postgres://… or key=value …) nor an existing dump file", *source)
+		}
+	}
+	opts.Progress = prog
+	var res *clone.Result
+	if isDSN {
+		res, err = clone.Clone(ctx, *source, *target, opts)
+	} else {
+		res, err = clone.Restore(ctx, *source, *target, opts)
+	}
+	prog.Close()
+	if err != nil {
+		return err
+	}
+	from := *source
+	if isDSN {
+		from = pgdsn.Describe(*source)
+	}
+	fmt.Fprintf(e.stdout, "cloned %s into %s: ", from, pgdsn.Describe(*target))
+	if len(res.Tables) > 0 {
+		fmt.Fprintf(e.stdout, "%d tables, %d rows, %s of COPY data", len(res.Tables), res.Rows, humanBytes(res.Bytes))
+	} else {
+		fmt.Fprint(e.stdout, "restored from the dump")
+	}
+	fmt.Fprintf(e.stdout, " in %s", res.Duration.Round(time.Millisecond))
+	if s := res.Duration.Seconds(); s > 0 && res.Bytes > 0 {
+		fmt.Fprintf(e.stdout, " (%.0f MiB/s)", float64(res.Bytes)/(1<<20)/s)
+	}
+	fmt.Fprintln(e.stdout)
+	var phases []string
+	for _, p := range res.Phases {
+		phases = append(phases, fmt.Sprintf("%s %s", p.Name, p.Duration.Round(time.Millisecond)))
+	}
+	fmt.Fprintf(e.stdout, "  phases: %s\n", strings.Join(phases, ", "))
+	return nil
+}
+
+// looksLikeDSN tells a connection string from a file path: a URL with the
+// postgres scheme, or keyword=value pairs.
+func looksLikeDSN(s string) bool {
+	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		return true
+	}
+	if _, err := os.Stat(s); err == nil {
+		return false
+	}
+	return strings.Contains(s, "=")
+}

@@ -1,0 +1,284 @@
+// Command benchclone measures `dbtwin clone` against what a user would do
+// instead, in one run on one machine, from the same source database into
+// empty targets:
+//
+//	(a) dbtwin clone --jobs 2
+//	(b) pg_dump -Fd -j2 -Z0 to a directory, then pg_restore -j2
+//	(c) pg_dump | psql
+//	(d) a template copy of (a)'s finished clone (CREATE DATABASE … TEMPLATE)
+//
+// It prints wall time and peak RSS of the client processes and the ratios
+// against the issue's targets, and checks that every copy has the source's
+// row counts. A second, smaller source shows whether dbtwin's peak RSS
+// depends on the database size. Run it with `make bench-clone`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dbtwin/dbtwin/clone/local"
+	"github.com/dbtwin/dbtwin/fixtures"
+	"github.com/jackc/pgx/v5"
+)
+
+type measurement struct {
+	name    string
+	wall    time.Duration
+	peakRSS int64 // KiB, the largest of the client processes involved
+	note    string
+}
+
+func main() {
+	dbtwin := flag.String("dbtwin", "bin/dbtwin", "the dbtwin binary to measure")
+	scale := flag.Float64("scale", 10, "fixture scale of the source (1 ≈ 100 MB)")
+	jobs := flag.Int("jobs", 2, "parallel jobs for dbtwin clone, pg_dump -j and pg_restore -j")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, *dbtwin, *scale, *jobs, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchclone:", err)
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, dbtwin string, scale float64, jobs int, out io.Writer) error {
+	bin, err := filepath.Abs(dbtwin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("dbtwin binary: %w (run `make build` first)", err)
+	}
+	c, err := local.Start(ctx, local.Config{})
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	pg := func(p string) string { return filepath.Join(c.BinDir(), p) }
+
+	fmt.Fprintf(out, "benchclone: PostgreSQL %d sandbox %s, scale %g, jobs %d\n", c.Major(), c.Name(), scale, jobs)
+	small := scale / 8
+	for _, src := range []struct {
+		db    string
+		scale float64
+	}{{"source", scale}, {"source_small", small}} {
+		if err := c.CreateDatabase(ctx, src.db); err != nil {
+			return err
+		}
+		start := time.Now()
+		sum, err := fixtures.Fill(ctx, c.DSN(src.db), fixtures.Tenant{Name: src.db, Database: src.db, Shape: fixtures.ShapeNormal, Scale: src.scale}, 1)
+		if err != nil {
+			return fmt.Errorf("generate %s: %w", src.db, err)
+		}
+		fmt.Fprintf(out, "generated %s: %s in %s\n", src.db, mb(sum.Bytes), time.Since(start).Round(time.Millisecond))
+	}
+	if err := exec1(ctx, c.DSN("postgres"), "CHECKPOINT"); err != nil {
+		return err
+	}
+
+	var ms []measurement
+	// (a) dbtwin clone
+	m, err := timed(ctx, "dbtwin clone", exec.Command(bin, "clone", "--source", c.DSN("source"), "--target", c.DSN("t_dbtwin"), "--jobs", fmt.Sprint(jobs)))
+	if err != nil {
+		return err
+	}
+	ms = append(ms, m)
+
+	// (b) pg_dump -Fd -j2 -Z0 + pg_restore -j2
+	dumpDir, err := os.MkdirTemp("", "benchclone-dump-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dumpDir)
+	dir := filepath.Join(dumpDir, "d")
+	if err := c.CreateDatabase(ctx, "t_restore"); err != nil {
+		return err
+	}
+	dump, err := timed(ctx, "pg_dump -Fd", exec.Command(pg("pg_dump"), "-Fd", "-j", fmt.Sprint(jobs), "-Z0", "-f", dir, "-d", c.DSN("source")))
+	if err != nil {
+		return err
+	}
+	restore, err := timed(ctx, "pg_restore", exec.Command(pg("pg_restore"), "-j", fmt.Sprint(jobs), "--no-owner", "--exit-on-error", "-d", c.DSN("t_restore"), dir))
+	if err != nil {
+		return err
+	}
+	ms = append(ms, measurement{
+		name:    fmt.Sprintf("pg_dump -Fd -j%d -Z0 + pg_restore -j%d", jobs, jobs),
+		wall:    dump.wall + restore.wall,
+		peakRSS: max(dump.peakRSS, restore.peakRSS),
+		note:    fmt.Sprintf("dump %s + restore %s", dump.wall.Round(time.Millisecond), restore.wall.Round(time.Millisecond)),
+	})
+
+	// (c) pg_dump | psql
+	if err := c.CreateDatabase(ctx, "t_psql"); err != nil {
+		return err
+	}
+	m, err = timedPipe(ctx, "pg_dump | psql",
+		exec.Command(pg("pg_dump"), "-d", c.DSN("source")),
+		exec.Command(pg("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", os.DevNull, "-d", c.DSN("t_psql")))
+	if err != nil {
+		return err
+	}
+	ms = append(ms, m)
+
+	// (d) template copy of the finished clone
+	start := time.Now()
+	if err := c.CreateDatabaseFromTemplate(ctx, "t_template", "t_dbtwin"); err != nil {
+		return err
+	}
+	ms = append(ms, measurement{name: "template copy of the clone", wall: time.Since(start), note: "CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY"})
+
+	// dbtwin on a database 1/8 the size: peak RSS must not follow size.
+	smallM, err := timed(ctx, "dbtwin clone (1/8 size)", exec.Command(bin, "clone", "--source", c.DSN("source_small"), "--target", c.DSN("t_small"), "--jobs", fmt.Sprint(jobs)))
+	if err != nil {
+		return err
+	}
+
+	// Every copy must hold what the source holds.
+	want, err := rowCounts(ctx, c.DSN("source"))
+	if err != nil {
+		return err
+	}
+	for _, db := range []string{"t_dbtwin", "t_restore", "t_psql", "t_template"} {
+		got, err := rowCounts(ctx, c.DSN(db))
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("%s differs from the source:\n got %s\nwant %s", db, got, want)
+		}
+	}
+
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nmethod\twall\tpeak RSS (client)\tvs dbtwin\tnote")
+	base := ms[0].wall
+	for _, m := range ms {
+		rss := "-"
+		if m.peakRSS > 0 {
+			rss = fmt.Sprintf("%.0f MB", float64(m.peakRSS)/1024)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fx\t%s\n", m.name, m.wall.Round(time.Millisecond), rss, m.wall.Seconds()/base.Seconds(), m.note)
+	}
+	fmt.Fprintf(tw, "%s\t%s\t%.0f MB\t\t%s\n", smallM.name, smallM.wall.Round(time.Millisecond), float64(smallM.peakRSS)/1024, "same clone of a source 1/8 the size")
+	tw.Flush()
+
+	ratioB := ms[0].wall.Seconds() / ms[1].wall.Seconds()
+	ratioC := ms[0].wall.Seconds() / ms[2].wall.Seconds()
+	ratioD := ms[3].wall.Seconds() / ms[0].wall.Seconds()
+	fmt.Fprintln(out)
+	check(out, "dbtwin / (pg_dump -Fd + pg_restore)", ratioB, "<= 0.70", ratioB <= 0.70)
+	check(out, "dbtwin / (pg_dump | psql)", ratioC, "< 1.00", ratioC < 1)
+	check(out, "template copy / dbtwin", ratioD, "<= 0.30", ratioD <= 0.30)
+	check(out, "dbtwin peak RSS (MB)", float64(ms[0].peakRSS)/1024, "< 200", ms[0].peakRSS < 200*1024)
+	check(out, "peak RSS full / 1/8 size", float64(ms[0].peakRSS)/float64(smallM.peakRSS), "≈ 1 (independent of size)", float64(ms[0].peakRSS) < 1.5*float64(smallM.peakRSS))
+	return nil
+}
+
+func check(w io.Writer, what string, v float64, target string, ok bool) {
+	verdict := "meets target"
+	if !ok {
+		verdict = "MISSES target"
+	}
+	fmt.Fprintf(w, "%-40s %8.2f   target %s: %s\n", what, v, target, verdict)
+}
+
+// timed runs cmd and measures its wall time and peak RSS.
+func timed(ctx context.Context, name string, cmd *exec.Cmd) (measurement, error) {
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return measurement{}, fmt.Errorf("%s: %v\n%s", name, err, stderr.String())
+	}
+	return measurement{name: name, wall: time.Since(start), peakRSS: maxRSS(cmd)}, ctx.Err()
+}
+
+// timedPipe runs a | b and measures both.
+func timedPipe(ctx context.Context, name string, a, b *exec.Cmd) (measurement, error) {
+	var errA, errB strings.Builder
+	a.Stderr, b.Stderr = &errA, &errB
+	pipe, err := a.StdoutPipe()
+	if err != nil {
+		return measurement{}, err
+	}
+	b.Stdin = pipe
+	start := time.Now()
+	if err := b.Start(); err != nil {
+		return measurement{}, err
+	}
+	if err := a.Run(); err != nil {
+		_ = b.Wait()
+		return measurement{}, fmt.Errorf("%s: %v\n%s", name, err, errA.String())
+	}
+	if err := b.Wait(); err != nil {
+		return measurement{}, fmt.Errorf("%s: %v\n%s", name, err, errB.String())
+	}
+	return measurement{name: name, wall: time.Since(start), peakRSS: max(maxRSS(a), maxRSS(b))}, ctx.Err()
+}
+
+func maxRSS(cmd *exec.Cmd) int64 {
+	if cmd.ProcessState == nil {
+		return 0
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss // KiB on Linux
+	}
+	return 0
+}
+
+func exec1(ctx context.Context, dsn, sql string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// rowCounts returns "table=count ..." for every ordinary table and partition.
+func rowCounts(ctx context.Context, dsn string) (string, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT format('%I.%I', n.nspname, c.relname)
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+		ORDER BY 1`)
+	if err != nil {
+		return "", err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
+	}
+	if len(tables) == 0 {
+		return "", errors.New("no tables")
+	}
+	var b strings.Builder
+	for _, t := range tables {
+		var n int64
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+t).Scan(&n); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%s=%d ", t, n)
+	}
+	return b.String(), nil
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }
