@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,8 +167,14 @@ func (c *Cluster) start(ctx context.Context, cfg Config, owner *osUser) error {
 		return err
 	}
 	// cp -a keeps the template's owner and modes (the server insists on a
-	// 0700 data directory owned by the user it runs as).
-	if out, err := exec.CommandContext(ctx, "cp", "-a", tmpl, c.rec.DataDir()).CombinedOutput(); err != nil {
+	// 0700 data directory owned by the user it runs as). GNU cp's
+	// --reflink=auto makes it a copy-on-write clone on XFS, Btrfs or ZFS and
+	// a plain copy elsewhere.
+	cpArgs := []string{"-a", tmpl, c.rec.DataDir()}
+	if runtime.GOOS == "linux" {
+		cpArgs = append([]string{"--reflink=auto"}, cpArgs...)
+	}
+	if out, err := exec.CommandContext(ctx, "cp", cpArgs...).CombinedOutput(); err != nil {
 		return fmt.Errorf("copy initdb template: %v: %s", err, bytes.TrimSpace(out))
 	}
 	hba := "# dbtwin throwaway cluster: the socket directory is private (0700).\n" +

@@ -291,3 +291,32 @@ func count(t *testing.T, dsn, sql string) int64 {
 	}
 	return n
 }
+
+// BenchmarkStart measures how long a fresh cluster takes to accept
+// connections (the initdb template is cached after the first one), and how
+// long Close takes to stop and remove it.
+func BenchmarkStart(b *testing.B) {
+	ctx := context.Background()
+	// Warm the initdb cache outside the timed loop.
+	c, err := local.Start(ctx, local.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.Close(ctx)
+	var closeTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, err := local.Start(ctx, local.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		start := time.Now()
+		if err := c.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		closeTime += time.Since(start)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(closeTime.Milliseconds())/float64(b.N), "close-ms/op")
+}

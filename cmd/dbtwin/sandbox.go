@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dbtwin/dbtwin/clone"
 	"github.com/dbtwin/dbtwin/clone/local"
 	"github.com/dbtwin/dbtwin/internal/termtable"
 )
@@ -144,16 +145,30 @@ func sandboxDown(ctx context.Context, e *env, args []string) error {
 
 func runGC(ctx context.Context, e *env, args []string) error {
 	var c common
-	fs := newFlagSet("gc", "[--all]",
+	fs := newFlagSet("gc", "[--all] [--target DSN]",
 		`Remove embedded sandboxes whose owning dbtwin process is gone: what a
 crashed or killed run left behind. Sandboxes of runs still going are never
-touched; kept ones ('sandbox up') only with --all.`, e)
+touched; kept ones ('sandbox up') only with --all.
+
+With --target, also drop the temporary "<db>__dbtwin_tmp_<id>" databases that
+a killed 'dbtwin clone' left on that server (never one with open sessions).`, e)
 	all := fs.Bool("all", false, "also remove sandboxes started with 'dbtwin sandbox up'")
+	target := fs.String("target", "", "a server that 'dbtwin clone' wrote to: drop its abandoned temporary databases")
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return usagef(fs, "unexpected argument %q", fs.Arg(0))
+	}
 	removed, err := local.GC(ctx, c.stateDir, local.GCOptions{IncludeKept: *all})
+	if *target != "" && err == nil {
+		var dropped []string
+		dropped, err = clone.DropStaleTemps(ctx, *target)
+		for _, n := range dropped {
+			removed = append(removed, "database "+n)
+		}
+	}
 	for _, n := range removed {
 		fmt.Fprintf(e.stdout, "removed %s\n", n)
 	}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dbtwin/dbtwin/clone/local"
+)
+
+// TestMain lets a test run this binary as the dbtwin command itself
+// (DBTWIN_TEST_MAIN=1), so signal handling is tested in a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("DBTWIN_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// TestSignalTearsDown interrupts `dbtwin demo` in the middle of cloning,
+// with SIGINT (Ctrl-C) and with SIGTERM (a CI runner cancelling a job), and
+// checks that the process exits with code 2 and leaves no sandbox, no
+// server process and no files behind.
+func TestSignalTearsDown(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			stateDir := filepath.Join(local.DefaultStateDir(), "sigtest-"+strings.ReplaceAll(sig.String(), " ", ""))
+			os.RemoveAll(stateDir)
+			t.Cleanup(func() { os.RemoveAll(stateDir) })
+
+			cmd := exec.Command(os.Args[0], "demo", "--scale", "0.1", "--tenants", "2", "--state-dir", stateDir)
+			cmd.Env = append(os.Environ(), "DBTWIN_TEST_MAIN=1")
+			stderr, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Wait until the demo is cloning: a sandbox runs and holds data.
+			sc := bufio.NewScanner(stderr)
+			var seen []string
+			cloning := false
+			for sc.Scan() {
+				seen = append(seen, sc.Text())
+				if strings.Contains(sc.Text(), "cloning tenant") {
+					cloning = true
+					break
+				}
+			}
+			if !cloning {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("demo never started cloning; stderr:\n%s", strings.Join(seen, "\n"))
+			}
+			recs, err := local.List(stateDir)
+			if err != nil || len(recs) != 1 {
+				t.Fatalf("want 1 running sandbox before the signal, got %d (%v)", len(recs), err)
+			}
+			serverPID, running := recs[0].ServerPID()
+			if !running {
+				t.Fatal("sandbox server is not running before the signal")
+			}
+
+			time.Sleep(50 * time.Millisecond) // into the copy
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			rest := make(chan string)
+			go func() {
+				var b strings.Builder
+				for sc.Scan() {
+					b.WriteString(sc.Text() + "\n")
+				}
+				rest <- b.String()
+			}()
+			err = cmd.Wait()
+			tail := <-rest
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want exit code 2; stderr after the signal:\n%s", err, tail)
+			}
+			if !strings.Contains(tail, "interrupted") {
+				t.Errorf("stderr does not say the run was interrupted:\n%s", tail)
+			}
+			if recs, _ := local.List(stateDir); len(recs) != 0 {
+				t.Errorf("%d sandbox(es) left registered after %s", len(recs), sig)
+			}
+			if _, err := os.Stat(recs[0].Dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("sandbox directory %s left behind after %s", recs[0].Dir, sig)
+			}
+			if syscall.Kill(serverPID, 0) == nil {
+				t.Errorf("server pid %d still runs after %s", serverPID, sig)
+			}
+		})
+	}
+}
