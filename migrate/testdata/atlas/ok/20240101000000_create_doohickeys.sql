@@ -1,0 +1,1 @@
+CREATE TABLE doohickeys (id int PRIMARY KEY, size int);

@@ -1,0 +1,2 @@
+-- atlas:txmode none
+CREATE INDEX CONCURRENTLY doohickeys_size_idx ON doohickeys (size);

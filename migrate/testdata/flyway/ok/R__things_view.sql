@@ -1,0 +1,1 @@
+CREATE OR REPLACE VIEW things_view AS SELECT id, label FROM things;

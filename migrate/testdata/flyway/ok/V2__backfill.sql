@@ -1,0 +1,1 @@
+UPDATE things SET label = 'x' WHERE label IS NULL;

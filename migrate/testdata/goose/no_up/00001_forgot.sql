@@ -1,0 +1,1 @@
+-- This file forgot its annotation.

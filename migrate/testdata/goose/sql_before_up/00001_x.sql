@@ -1,0 +1,3 @@
+SELECT 1;
+-- +goose Up
+SELECT 2;

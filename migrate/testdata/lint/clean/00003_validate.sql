@@ -1,0 +1,2 @@
+-- +goose Up
+ALTER TABLE orders VALIDATE CONSTRAINT orders_total_nonnegative;

@@ -1,0 +1,1 @@
+ALTER TABLE plainies ADD COLUMN b int;

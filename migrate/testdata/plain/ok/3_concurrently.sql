@@ -1,0 +1,2 @@
+-- dbtwin:no-transaction
+CREATE INDEX CONCURRENTLY plainies_b_idx ON plainies (b);
