@@ -54,8 +54,31 @@ type Options struct {
 	// 0 means DefaultSplitThreshold (64 MiB); negative disables splitting.
 	SplitThreshold int64
 
+	// Masker rewrites sensitive columns while rows stream, so raw values
+	// never reach the target (package masking's Plan implements it). Nil
+	// copies every table as it is.
+	Masker Masker
+
 	// Now is the clock for durations; nil means time.Now.
 	Now func() time.Time
+}
+
+// Masker decides, per table, whether its rows are rewritten on the way from
+// source to target.
+//
+// MaskTable is called once per table before the data phase, with the
+// table's schema-qualified unquoted name ("public.users") and the columns
+// the COPY carries, in order (generated columns excluded: the target
+// recomputes them from the masked values). It returns nil for a table that
+// passes through untouched, as raw binary COPY bytes; otherwise a filter that
+// reads the source's COPY text-format stream from src and writes the
+// rewritten rows, in the same format and column order, to dst, returning the
+// number of rows it wrote. A filter must keep memory bounded (a row at a
+// time) and stop promptly when ctx is cancelled. The function type is
+// spelled out (no named type) so that an implementation needs nothing from
+// this package.
+type Masker interface {
+	MaskTable(table string, columns []string) func(ctx context.Context, dst io.Writer, src io.Reader) (rows int64, err error)
 }
 
 func (o Options) withDefaults() Options {
@@ -605,6 +628,14 @@ func (c *cloner) copyData(ctx context.Context) error {
 	jobs, states := planJobs(c.src.tables, c.o.Jobs, c.o.SplitThreshold, c.src.major >= 14)
 	plan := make([]TableInfo, len(states))
 	for i, ts := range states {
+		if c.o.Masker != nil {
+			if f := c.o.Masker.MaskTable(ts.t.String(), ts.t.cols); f != nil {
+				// A filter rewrites text COPY rows: decoding only the
+				// masked tables is what keeps every other table raw bytes.
+				ts.t.filter = f
+				ts.t.text, ts.t.reason = true, "masked"
+			}
+		}
 		plan[i] = TableInfo{Name: ts.t.String(), Bytes: ts.t.bytes, Chunks: ts.chunks}
 		if ts.t.text {
 			c.o.Logger.Debug("copy in text format", "table", ts.t.String(), "reason", ts.t.reason)
@@ -709,7 +740,7 @@ func (c *cloner) copyJob(ctx context.Context, w *worker, j job) error {
 		}
 	}
 	name := t.String()
-	rows, n, err := stream(ctx, w.src.PgConn(), w.dst.PgConn(), srcSQL, dstSQL, func(n int64) {
+	rows, n, err := stream(ctx, w.src.PgConn(), w.dst.PgConn(), srcSQL, dstSQL, t.filter, func(n int64) {
 		c.o.Progress.Advance(name, n)
 	})
 	if err != nil {
@@ -758,9 +789,11 @@ const progressEvery = 1 << 20
 
 // stream runs srcSQL (COPY ... TO STDOUT) on src and dstSQL (COPY ... FROM
 // STDIN) on dst at the same time, joined by an in-memory pipe: memory use
-// is a few buffers, whatever the table's size. It returns the rows loaded
-// (the COPY FROM command tag) and the bytes that went through.
-func stream(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, advance func(int64)) (rows, bytes int64, err error) {
+// is a few buffers, whatever the table's size. With a filter (masking), a
+// second pipe puts it between the two. It returns the rows loaded (the COPY
+// FROM command tag) and the bytes that came out of the source.
+func stream(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string,
+	filter func(context.Context, io.Writer, io.Reader) (int64, error), advance func(int64)) (rows, bytes int64, err error) {
 	pr, pw := io.Pipe()
 	// CopyFrom's reader goroutine blocks in pr.Read and CopyTo in pw.Write;
 	// closing the pipe on cancellation unblocks both at once.
@@ -769,6 +802,35 @@ func stream(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string,
 		pw.CloseWithError(ctx.Err())
 	})
 	defer stop()
+
+	// in is what the target reads: the source's pipe, or the filter's.
+	in := pr
+	var filterErr error
+	filterDone := make(chan struct{})
+	if filter == nil {
+		close(filterDone)
+	} else {
+		fr, fw := io.Pipe()
+		stopF := context.AfterFunc(ctx, func() {
+			fr.CloseWithError(ctx.Err())
+			fw.CloseWithError(ctx.Err())
+		})
+		defer stopF()
+		in = fr
+		go func() {
+			defer close(filterDone)
+			bw := bufio.NewWriterSize(fw, 256<<10)
+			_, err := filter(ctx, bw, pr)
+			if err == nil {
+				err = bw.Flush()
+			}
+			filterErr = err
+			// Unblock the source if the filter stopped early, and end the
+			// target's input (nil: EOF).
+			pr.CloseWithError(errTargetStopped)
+			fw.CloseWithError(err)
+		}()
+	}
 
 	cw := &countingWriter{advance: advance}
 	var srcErr error
@@ -788,7 +850,9 @@ func stream(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string,
 		srcErr = err
 		pw.CloseWithError(err) // nil: the reader sees EOF
 	}()
-	tag, dstErr := dst.CopyFrom(ctx, pr, dstSQL)
+	tag, dstErr := dst.CopyFrom(ctx, in, dstSQL)
+	in.CloseWithError(errTargetStopped)
+	<-filterDone
 	pr.CloseWithError(errTargetStopped)
 	<-srcDone
 
@@ -797,6 +861,8 @@ func stream(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string,
 		return 0, cw.n, ctx.Err()
 	case srcErr != nil && !errors.Is(srcErr, errTargetStopped):
 		return 0, cw.n, fmt.Errorf("copy out of source: %w", srcErr)
+	case filterErr != nil && !errors.Is(filterErr, errTargetStopped):
+		return 0, cw.n, fmt.Errorf("mask: %w", filterErr)
 	case dstErr != nil:
 		return 0, cw.n, fmt.Errorf("copy into target: %w", dstErr)
 	}

@@ -3,6 +3,7 @@ package clone
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -34,6 +35,8 @@ type table struct {
 	// which column forced it.
 	text   bool
 	reason string
+	// filter rewrites the rows on their way (Options.Masker); nil: none.
+	filter func(context.Context, io.Writer, io.Reader) (int64, error)
 }
 
 // String is the unquoted qualified name used in messages and progress.

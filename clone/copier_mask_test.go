@@ -1,0 +1,122 @@
+package clone_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/dbtwin/dbtwin/clone"
+	"github.com/dbtwin/dbtwin/clone/local/localtest"
+	"github.com/jackc/pgx/v5"
+)
+
+// lineMasker is a stand-in for package masking: it rewrites the second
+// column of every text COPY row of one table, or fails on a given row.
+type lineMasker struct {
+	table   string
+	failAt  int64
+	asked   []string
+	columns map[string][]string
+}
+
+func (m *lineMasker) MaskTable(table string, columns []string) func(context.Context, io.Writer, io.Reader) (int64, error) {
+	m.asked = append(m.asked, table)
+	if m.columns == nil {
+		m.columns = map[string][]string{}
+	}
+	m.columns[table] = columns
+	if table != m.table {
+		return nil
+	}
+	return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+		sc := bufio.NewScanner(src)
+		var n int64
+		for sc.Scan() {
+			n++
+			if n == m.failAt {
+				return n, errors.New("transform refused a value")
+			}
+			f := strings.Split(sc.Text(), "\t")
+			f[1] = "masked-" + f[0] + "@example.com"
+			if _, err := fmt.Fprintln(dst, strings.Join(f, "\t")); err != nil {
+				return n, err
+			}
+		}
+		return n, sc.Err()
+	}
+}
+
+func TestCloneWithMasker(t *testing.T) {
+	ctx := context.Background()
+	c := localtest.Start(t)
+	if err := c.CreateDatabase(ctx, "src"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.DSN("src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+		CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL UNIQUE, note text,
+			domain text GENERATED ALWAYS AS (split_part(email, '@', 2)) STORED);
+		INSERT INTO people (id, email, note) SELECT g, 'person' || g || '@real.example', 'tab	and \ backslash' FROM generate_series(1, 5000) g;
+		CREATE TABLE untouched AS SELECT g AS id, 'keep' || g AS v FROM generate_series(1, 100) g`); err != nil {
+		t.Fatal(err)
+	}
+
+	m := &lineMasker{table: "public.people"}
+	res, err := clone.Clone(ctx, c.DSN("src"), c.DSN("dst"), clone.Options{Jobs: 2, Masker: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(m.columns["public.people"], ","); got != "id,email,note" {
+		t.Errorf("masker got columns %q; want the COPY columns without the generated one", got)
+	}
+	for _, tr := range res.Tables {
+		if tr.Name == "public.people" && tr.Format != "text" {
+			t.Errorf("masked table copied in %s format, want text", tr.Format)
+		}
+		if tr.Name == "public.untouched" && tr.Format != "binary" {
+			t.Errorf("unmasked table copied in %s format, want binary", tr.Format)
+		}
+	}
+	dst, err := pgx.Connect(ctx, c.DSN("dst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close(ctx)
+	var rows, leaked int64
+	var domain, note string
+	if err := dst.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE email LIKE '%real.example'),
+		min(domain), min(note) FROM people`).Scan(&rows, &leaked, &domain, &note); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 5000 || leaked != 0 {
+		t.Errorf("clone has %d rows, %d with the original email; want 5000 and 0", rows, leaked)
+	}
+	if domain != "example.com" {
+		t.Errorf("generated column = %q, want it recomputed from the masked email", domain)
+	}
+	if note != "tab\tand \\ backslash" {
+		t.Errorf("unmasked column of a masked table changed: %q", note)
+	}
+
+	// A failing filter fails the clone with the table named, and leaves
+	// nothing behind.
+	_, err = clone.Clone(ctx, c.DSN("src"), c.DSN("dst2"), clone.Options{Jobs: 1, Masker: &lineMasker{table: "public.people", failAt: 10}})
+	if err == nil || !strings.Contains(err.Error(), `"public.people"`) || !strings.Contains(err.Error(), "transform refused") {
+		t.Fatalf("clone with a failing masker: err = %v", err)
+	}
+	var left int
+	if err := dst.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname LIKE 'dst2%'`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 0 {
+		t.Errorf("a failed masked clone left %d database(s) behind", left)
+	}
+}
