@@ -1,0 +1,670 @@
+package masking
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dbtwin/dbtwin/internal/pgdsn"
+)
+
+// AuditOptions configure [Audit].
+type AuditOptions struct {
+	// SampleRows is how many source rows are sampled per masked table
+	// (default 1000).
+	SampleRows int
+}
+
+// AuditReport is what [Audit] found: one line per constraint and per
+// masked column. It holds counts, never values.
+type AuditReport struct {
+	Constraints []ConstraintCheck `json:"constraints"`
+	Columns     []LeakCheck       `json:"columns"`
+}
+
+// ConstraintCheck is one primary key, unique constraint or foreign key (or
+// a reference the rules declare) validated over the clone.
+type ConstraintCheck struct {
+	Table string `json:"table"`
+	Name  string `json:"name"`
+	// Kind is "primary key", "unique", "foreign key" or "reference".
+	Kind string `json:"kind"`
+	// Violations counts duplicate key values or rows whose reference finds
+	// nothing. For references the source's own count is subtracted
+	// (orphans the source already had are not the masking's doing).
+	Violations int64 `json:"violations"`
+}
+
+// LeakCheck is the leak audit of one masked column.
+type LeakCheck struct {
+	Table, Column, Domain string
+	// Sampled is how many distinct original values were sampled (for free
+	// text and JSON: values found inside).
+	Sampled int `json:"sampled"`
+	// Leaked is how many original values appear in this column of the
+	// clone: in the row that came from theirs, or — for domains whose fakes
+	// cannot pass for real values — in any row.
+	Leaked int `json:"leaked"`
+	// Skipped says why a column was not audited.
+	Skipped string `json:"skipped,omitempty"`
+}
+
+// String is "public.users.email (domain customer_email): 500 values
+// sampled, 0 leaked".
+func (l LeakCheck) String() string {
+	if l.Skipped != "" {
+		return fmt.Sprintf("%s.%s (domain %s): not audited: %s", l.Table, l.Column, l.Domain, l.Skipped)
+	}
+	return fmt.Sprintf("%s.%s (domain %s): %d values sampled, %d leaked", l.Table, l.Column, l.Domain, l.Sampled, l.Leaked)
+}
+
+// Err returns an error naming every violated constraint and every leaking
+// column, or nil.
+func (r *AuditReport) Err() error {
+	var bad []string
+	for _, c := range r.Constraints {
+		if c.Violations > 0 {
+			bad = append(bad, fmt.Sprintf("%s %s on %s: %d violation(s)", c.Kind, c.Name, c.Table, c.Violations))
+		}
+	}
+	for _, l := range r.Columns {
+		if l.Leaked > 0 {
+			bad = append(bad, "leak: "+l.String())
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("audit masked clone: %d problem(s):\n  %s", len(bad), strings.Join(bad, "\n  "))
+}
+
+// WriteText writes one line per constraint and column.
+func (r *AuditReport) WriteText(w io.Writer) error {
+	var b strings.Builder
+	for _, c := range r.Constraints {
+		fmt.Fprintf(&b, "%-11s %s on %s: %d violation(s)\n", c.Kind, c.Name, c.Table, c.Violations)
+	}
+	for _, l := range r.Columns {
+		b.WriteString(l.String() + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Audit verifies a masked clone before anything uses it:
+//
+//   - every primary key, unique constraint and foreign key of the source
+//     holds over the clone's rows (whether or not the clone has the
+//     constraint yet), and so do the references the rules declare;
+//   - no original value of a masked column appears in the clone's masked
+//     output of its domain. Original values are sampled from the source
+//     (in a read-only transaction) and kept only as keyed hashes under a
+//     key drawn for this audit; the clone's masked columns are then read
+//     in full and hashed the same way.
+//
+// Bijections over a column's own declared range and shifts within a value
+// space (date_shift, noise) are not leak-audited: their outputs are other
+// rows' values by design. Check the report with [AuditReport.Err].
+func Audit(ctx context.Context, sourceDSN, cloneDSN string, plan *Plan, opts AuditOptions) (*AuditReport, error) {
+	if opts.SampleRows <= 0 {
+		opts.SampleRows = 1000
+	}
+	src, err := pgx.Connect(ctx, sourceDSN)
+	if err != nil {
+		return nil, fmt.Errorf("audit: connect to source %s: %w", pgdsn.Describe(sourceDSN), err)
+	}
+	defer src.Close(context.WithoutCancel(ctx))
+	clone, err := pgx.Connect(ctx, cloneDSN)
+	if err != nil {
+		return nil, fmt.Errorf("audit: connect to clone %s: %w", pgdsn.Describe(cloneDSN), err)
+	}
+	defer clone.Close(context.WithoutCancel(ctx))
+	tx, err := src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("audit: begin read-only transaction on the source: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	rep := &AuditReport{}
+	if err := auditConstraints(ctx, src, clone, plan, rep); err != nil {
+		return nil, err
+	}
+	if err := auditLeaks(ctx, src, clone, plan, opts, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+func quoteIdents(cols []string, prefix string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = prefix + pgx.Identifier{c}.Sanitize()
+	}
+	return out
+}
+
+// auditConstraints checks the source's keys and foreign keys over the
+// clone's rows: a clone whose constraints are not built yet (or were lost)
+// is checked all the same.
+func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, rep *AuditReport) error {
+	cat := plan.cat
+	count := func(conn *pgx.Conn, q string) (int64, error) {
+		var n int64
+		err := conn.QueryRow(ctx, q).Scan(&n)
+		return n, err
+	}
+	for _, t := range cat.Tables {
+		if t.Parent != "" {
+			continue // checked through the partitioned table
+		}
+		id := pgx.Identifier{t.Schema, t.Name}.Sanitize()
+		keys := append([]*Constraint(nil), t.Uniques...)
+		if t.PrimaryKey != nil {
+			keys = append([]*Constraint{t.PrimaryKey}, keys...)
+		}
+		for i, k := range keys {
+			kind := "unique"
+			if i == 0 && t.PrimaryKey != nil {
+				kind = "primary key"
+			}
+			cols := quoteIdents(k.Columns, "")
+			q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1) d",
+				id, notNullAll(cols), strings.Join(cols, ", "))
+			n, err := count(clone, q)
+			if err != nil {
+				return fmt.Errorf("audit %s %s on %s: %w", kind, k.Name, t.QualifiedName(), err)
+			}
+			rep.Constraints = append(rep.Constraints, ConstraintCheck{Table: t.QualifiedName(), Name: k.Name, Kind: kind, Violations: n})
+		}
+		for _, fk := range t.ForeignKeys {
+			rt := cat.Table(fk.RefTable)
+			if rt == nil {
+				continue
+			}
+			n, err := count(clone, orphansQuery(t, fk.Columns, rt, fk.RefColumns))
+			if err != nil {
+				return fmt.Errorf("audit foreign key %s on %s: %w", fk.Name, t.QualifiedName(), err)
+			}
+			rep.Constraints = append(rep.Constraints, ConstraintCheck{Table: t.QualifiedName(), Name: fk.Name, Kind: "foreign key", Violations: n})
+		}
+	}
+	for _, r := range plan.rules.References {
+		ft, tt := cat.Table(r.Table), cat.Table(r.RefTable)
+		if ft == nil || tt == nil {
+			continue
+		}
+		q := orphansQuery(ft, r.Columns, tt, r.RefColumns)
+		n, err := count(clone, q)
+		if err != nil {
+			return fmt.Errorf("audit reference %s → %s: %w", r.Table, r.RefTable, err)
+		}
+		before, err := count(src, q)
+		if err != nil {
+			return fmt.Errorf("audit reference %s → %s on the source: %w", r.Table, r.RefTable, err)
+		}
+		rep.Constraints = append(rep.Constraints, ConstraintCheck{Table: ft.QualifiedName(),
+			Name: fmt.Sprintf("%s(%s) → %s(%s)", r.Table, strings.Join(r.Columns, ", "), r.RefTable, strings.Join(r.RefColumns, ", ")),
+			Kind: "reference", Violations: max(n-before, 0)})
+	}
+	return nil
+}
+
+func notNullAll(cols []string) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = c + " IS NOT NULL"
+	}
+	return strings.Join(parts, " AND ")
+}
+
+// orphansQuery counts rows of t whose (cols) — all non-NULL, as MATCH
+// SIMPLE has it — match no row of rt.
+func orphansQuery(t *Table, cols []string, rt *Table, refCols []string) string {
+	c := quoteIdents(cols, "c.")
+	p := quoteIdents(refCols, "p.")
+	eq := make([]string, len(c))
+	for i := range c {
+		eq[i] = p[i] + " = " + c[i]
+	}
+	return fmt.Sprintf("SELECT count(*) FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)",
+		pgx.Identifier{t.Schema, t.Name}.Sanitize(), notNullAll(c), pgx.Identifier{rt.Schema, rt.Name}.Sanitize(), strings.Join(eq, " AND "))
+}
+
+// leakKey is a keyed hash of a (domain, value) pair.
+type leakKey [16]byte
+
+// auditor hashes (domain, value) pairs under a key drawn for one audit.
+type auditor struct {
+	key  []byte
+	plan *Plan
+}
+
+func (a *auditor) hash(domain string, v []byte) leakKey {
+	m := hmac.New(sha256.New, a.key)
+	m.Write([]byte(domain))
+	m.Write([]byte{0})
+	m.Write(v)
+	var k leakKey
+	copy(k[:], m.Sum(nil))
+	return k
+}
+
+// pairs calls f with every (domain, value) a column's value holds: the value
+// itself for plain transforms; for free text and JSON, what the scrub and
+// the paths select, under their domains.
+func (a *auditor) pairs(cp *colPlan, v []byte, f func(domain string, v []byte)) {
+	spec := a.plan.domains[cp.decision.Spec.DomainName()]
+	switch spec.Transform {
+	case "scrub":
+		a.scrubPairs(spec.Options.ScrubDomains, v, f)
+	case "jsonb":
+		p := jsonParser{s: v}
+		p.space()
+		root, err := p.value(0)
+		if err != nil {
+			return
+		}
+		for _, pr := range spec.Options.Paths {
+			if pr.Null {
+				continue
+			}
+			steps, err := parsePath(pr.Path)
+			if err != nil {
+				continue
+			}
+			d := pr.Spec.DomainName()
+			visitPath(root, steps, func(n *jnode) {
+				if n.kind == 's' || n.kind == 'n' {
+					f(d, []byte(n.str))
+					n.done = true
+				}
+			})
+		}
+		if spec.Options.Scrub {
+			var rest func(n *jnode)
+			rest = func(n *jnode) {
+				switch {
+				case n.done:
+				case n.kind == 's':
+					a.scrubPairs(spec.Options.ScrubDomains, []byte(n.str), f)
+				case n.kind == 'o' || n.kind == 'a':
+					for _, c := range n.vals {
+						rest(c)
+					}
+				}
+			}
+			rest(root)
+		}
+	default:
+		f(spec.DomainName(), v)
+	}
+}
+
+func (a *auditor) scrubPairs(sd ScrubDomains, v []byte, f func(string, []byte)) {
+	names := [numFindKinds]string{sd.Email, sd.IBAN, sd.Card, sd.IP, sd.Phone, sd.Name}
+	var on [numFindKinds]bool
+	for k := range names {
+		if names[k] == "" {
+			names[k] = findKindNames[k]
+		}
+		on[k] = names[k] != "off"
+	}
+	for _, fd := range findPII(v, &on) {
+		f(names[fd.kind], v[fd.start:fd.end])
+	}
+}
+
+// visitPath calls f on the nodes steps select below v (objects and arrays
+// selected are descended into).
+func visitPath(v *jnode, steps []pathStep, f func(*jnode)) {
+	if len(steps) == 0 {
+		if v.kind == 'o' || v.kind == 'a' {
+			for _, c := range v.vals {
+				visitPath(c, nil, f)
+			}
+			return
+		}
+		f(v)
+		return
+	}
+	st := steps[0]
+	switch st.kind {
+	case stepKey, stepDeep:
+		if v.kind == 'o' {
+			for i, k := range v.keys {
+				if k == st.key {
+					visitPath(v.vals[i], steps[1:], f)
+				}
+			}
+		}
+		if st.kind == stepDeep && (v.kind == 'o' || v.kind == 'a') {
+			for _, c := range v.vals {
+				visitPath(c, steps, f)
+			}
+		}
+	case stepIndex:
+		if v.kind == 'a' && st.index < len(v.vals) {
+			visitPath(v.vals[st.index], steps[1:], f)
+		}
+	case stepAll:
+		if v.kind == 'a' || v.kind == 'o' {
+			for _, c := range v.vals {
+				visitPath(c, steps[1:], f)
+			}
+		}
+	}
+}
+
+// auditSkip says why a masked column is not leak-audited, or "".
+func auditSkip(spec Spec) string {
+	switch spec.Transform {
+	case "date_shift", "noise":
+		return "shifts values within their own space: outputs are other rows' values by design"
+	case "constant", "template", "regex":
+		return "output does not derive from the value by a keyed map"
+	case "int":
+		if spec.Options.Min != nil {
+			return "bijection over the declared range: outputs are other rows' values by design"
+		}
+	}
+	return ""
+}
+
+// wideSpace reports whether a domain's outputs come from a space so large
+// (or so unlike real values) that an original value found anywhere in its
+// output is a leak, not a coincidence. Dictionary fakes and format-
+// preserving encryption of short values can equal another row's real value,
+// so they are checked row by row only.
+func wideSpace(spec Spec) bool {
+	switch spec.Transform {
+	case "email", "card", "iban", "hash", "uuid", "phone", "ip", "redact":
+		return true
+	case "int":
+		return spec.Options.Min == nil
+	}
+	return false
+}
+
+// rowAligner finds a source row's clone row: the clone's primary key is the
+// source's, each key column kept or masked by a transform of its own.
+type rowAligner struct {
+	cols []*Column
+	t    []Transform // nil: kept
+}
+
+func newRowAligner(plan *Plan, t *Table) *rowAligner {
+	if t.PrimaryKey == nil {
+		return nil
+	}
+	tm := plan.maskers[t.QualifiedName()]
+	ra := &rowAligner{}
+	for _, name := range t.PrimaryKey.Columns {
+		c := t.Column(name)
+		var tr Transform
+		if tm != nil {
+			switch cp := tm.cols[name]; {
+			case cp == nil || cp.action == Keep:
+			case cp.action == Mask && len(cp.reads) == 0:
+				tr = cp.t
+			default:
+				return nil
+			}
+		}
+		ra.cols = append(ra.cols, c)
+		ra.t = append(ra.t, tr)
+	}
+	return ra
+}
+
+// cloneKey maps a source key (text values) to the clone's.
+func (ra *rowAligner) cloneKey(key []string) ([]string, bool) {
+	out := make([]string, len(key))
+	for i, k := range key {
+		if ra.t[i] == nil {
+			out[i] = k
+			continue
+		}
+		v, err := ra.t[i].Append(nil, []byte(k))
+		if err != nil {
+			return nil, false
+		}
+		out[i] = string(v)
+	}
+	return out, true
+}
+
+func auditLeaks(ctx context.Context, src, clone *pgx.Conn, plan *Plan, opts AuditOptions, rep *AuditReport) error {
+	a := &auditor{key: make([]byte, 32), plan: plan}
+	if _, err := rand.Read(a.key); err != nil {
+		return fmt.Errorf("audit: draw a hash key: %w", err)
+	}
+	// Domain-wide: domain → hashes of sampled originals.
+	sets := map[string]map[leakKey]bool{}
+	var checks []*LeakCheck
+	type wideScan struct {
+		t      *Table
+		cps    []*colPlan
+		lcs    []*LeakCheck
+		leaked []map[leakKey]bool
+	}
+	var later []wideScan
+	for _, t := range plan.cat.Tables {
+		tm := plan.maskers[t.QualifiedName()]
+		if t.Parent != "" || tm == nil {
+			continue
+		}
+		var cps []*colPlan
+		var lcs []*LeakCheck
+		for _, name := range tm.order {
+			cp := tm.cols[name]
+			if cp.action != Mask {
+				continue
+			}
+			spec := plan.domains[cp.decision.Spec.DomainName()]
+			lc := &LeakCheck{Table: t.QualifiedName(), Column: name, Domain: spec.DomainName(), Skipped: auditSkip(spec)}
+			checks = append(checks, lc)
+			if lc.Skipped == "" {
+				cps = append(cps, cp)
+				lcs = append(lcs, lc)
+			}
+		}
+		if len(cps) == 0 {
+			continue
+		}
+		ra := newRowAligner(plan, t)
+		// Sample source rows: key, then the masked columns. Per row and
+		// column, keep the hashes of what the value holds.
+		type srcRow struct {
+			key    []string
+			hashes [][]leakKey
+		}
+		var rows []srcRow
+		seen := make([]map[leakKey]bool, len(cps))
+		for i := range seen {
+			seen[i] = map[leakKey]bool{}
+		}
+		var keyCols []*Column
+		if ra != nil {
+			keyCols = ra.cols
+		}
+		err := readRows(ctx, src, t, keyCols, cps, opts.SampleRows, nil, func(key []string, vals [][]byte) {
+			r := srcRow{key: key, hashes: make([][]leakKey, len(cps))}
+			for i, v := range vals {
+				if v == nil {
+					continue
+				}
+				a.pairs(cps[i], v, func(d string, x []byte) {
+					if len(strings.TrimSpace(string(x))) == 0 || auditSkip(plan.domains[d]) != "" {
+						return
+					}
+					h := a.hash(d, x)
+					r.hashes[i] = append(r.hashes[i], h)
+					if !seen[i][h] {
+						seen[i][h] = true
+						lcs[i].Sampled++
+					}
+					if wideSpace(plan.domains[d]) {
+						if sets[d] == nil {
+							sets[d] = map[leakKey]bool{}
+						}
+						sets[d][h] = true
+					}
+				})
+			}
+			rows = append(rows, r)
+		})
+		if err != nil {
+			return fmt.Errorf("audit: sample %s on the source: %w", t.QualifiedName(), err)
+		}
+		// Row by row: the clone row of each sampled source row must not hold
+		// what the source row held.
+		leaked := make([]map[leakKey]bool, len(cps))
+		for i := range leaked {
+			leaked[i] = map[leakKey]bool{}
+		}
+		if ra == nil {
+			for i, lc := range lcs {
+				if !wideSpace(plan.domains[cps[i].decision.Spec.DomainName()]) && cps[i].decision.Spec.Transform != "scrub" && cps[i].decision.Spec.Transform != "jsonb" {
+					lc.Skipped = "no primary key to align source and clone rows, and its fakes can equal real values"
+				}
+			}
+		} else {
+			want := map[string]int{} // clone key → index in rows
+			keys := make([][]string, len(ra.cols))
+			for ri, r := range rows {
+				ck, ok := ra.cloneKey(r.key)
+				if !ok {
+					continue
+				}
+				want[strings.Join(ck, "\x00")] = ri
+				for k := range ck {
+					keys[k] = append(keys[k], ck[k])
+				}
+			}
+			err := readRows(ctx, clone, t, ra.cols, cps, 0, keys, func(key []string, vals [][]byte) {
+				ri, ok := want[strings.Join(key, "\x00")]
+				if !ok {
+					return
+				}
+				for i, v := range vals {
+					if v == nil || len(rows[ri].hashes[i]) == 0 {
+						continue
+					}
+					have := map[leakKey]bool{}
+					a.pairs(cps[i], v, func(d string, x []byte) { have[a.hash(d, x)] = true })
+					for _, h := range rows[ri].hashes[i] {
+						if have[h] && !leaked[i][h] {
+							leaked[i][h] = true
+							lcs[i].Leaked++
+						}
+					}
+				}
+			})
+			if err != nil {
+				return fmt.Errorf("audit: read %s on the clone: %w", t.QualifiedName(), err)
+			}
+		}
+		later = append(later, wideScan{t, cps, lcs, leaked})
+	}
+	// Domain-wide, once every domain is sampled.
+	for _, w := range later {
+		t, cps, lcs, leaked := w.t, w.cps, w.lcs, w.leaked
+		// Domain-wide: read the clone's columns in full; an original value of
+		// a wide domain found anywhere in its output counts against the
+		// column it is found in.
+		err := readRows(ctx, clone, t, nil, cps, 0, nil, func(_ []string, vals [][]byte) {
+			for i, v := range vals {
+				if v == nil {
+					continue
+				}
+				a.pairs(cps[i], v, func(d string, x []byte) {
+					h := a.hash(d, x)
+					if sets[d][h] && !leaked[i][h] {
+						leaked[i][h] = true
+						lcs[i].Leaked++
+					}
+				})
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("audit: read %s on the clone: %w", t.QualifiedName(), err)
+		}
+	}
+	for _, lc := range checks {
+		rep.Columns = append(rep.Columns, *lc)
+	}
+	return nil
+}
+
+// readRows calls f with the key columns' and the masked columns' text values
+// (nil for NULL) of at most limit rows (0: all; sampled with TABLESAMPLE on
+// big tables), or, with keys, of the rows whose key is one of keys (given
+// column by column, as text).
+func readRows(ctx context.Context, conn *pgx.Conn, t *Table, keyCols []*Column, cps []*colPlan, limit int, keys [][]string, f func(key []string, vals [][]byte)) error {
+	var exprs []string
+	for _, c := range keyCols {
+		exprs = append(exprs, pgx.Identifier{c.Name}.Sanitize()+"::text")
+	}
+	for _, cp := range cps {
+		exprs = append(exprs, pgx.Identifier{cp.name}.Sanitize()+"::text")
+	}
+	id := pgx.Identifier{t.Schema, t.Name}.Sanitize()
+	q := fmt.Sprintf("SELECT %s FROM %s", strings.Join(exprs, ", "), id)
+	var args []any
+	switch {
+	case keys != nil:
+		if len(keys[0]) == 0 {
+			return nil
+		}
+		var cols, casts, arrays []string
+		for i, c := range keyCols {
+			cols = append(cols, pgx.Identifier{c.Name}.Sanitize())
+			casts = append(casts, fmt.Sprintf("k%d::%s", i, c.Display))
+			arrays = append(arrays, fmt.Sprintf("$%d::text[]", i+1))
+			args = append(args, keys[i])
+		}
+		names := make([]string, len(keyCols))
+		for i := range names {
+			names[i] = fmt.Sprintf("k%d", i)
+		}
+		q += fmt.Sprintf(" WHERE (%s) IN (SELECT %s FROM unnest(%s) AS u(%s))",
+			strings.Join(cols, ", "), strings.Join(casts, ", "), strings.Join(arrays, ", "), strings.Join(names, ", "))
+	case limit > 0:
+		var reltuples float64
+		if err := conn.QueryRow(ctx, `SELECT COALESCE(sum(reltuples), 0) FROM pg_class WHERE oid = $1::regclass OR oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass)`, id).Scan(&reltuples); err != nil {
+			return err
+		}
+		if reltuples > float64(10*limit) && !t.Partitioned {
+			q = fmt.Sprintf("SELECT %s FROM %s TABLESAMPLE SYSTEM (%g)", strings.Join(exprs, ", "), id, math.Min(100, 300*float64(limit)/reltuples))
+		}
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := conn.Query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	nk := len(keyCols)
+	for rows.Next() {
+		raw := rows.RawValues()
+		key := make([]string, nk)
+		for i := range nk {
+			key[i] = string(raw[i])
+		}
+		vals := make([][]byte, len(cps))
+		for i := range cps {
+			if raw[nk+i] != nil {
+				vals[i] = append([]byte(nil), raw[nk+i]...)
+			}
+		}
+		f(key, vals)
+	}
+	return rows.Err()
+}

@@ -1,0 +1,355 @@
+package masking
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// TableMasker masks the rows of one table (and its partitions). Get one
+// from [Plan.Table]; it is safe for concurrent use by several copies.
+type TableMasker struct {
+	table string
+	cols  map[string]*colPlan
+	order []string
+}
+
+type colPlan struct {
+	name      string
+	action    Action
+	t         Transform
+	reads     []string // other columns a row transform reads
+	decision  *Decision
+	generated bool
+}
+
+// Table returns the qualified name of the (root) table.
+func (tm *TableMasker) Table() string { return tm.table }
+
+// TargetColumns returns the columns the masked COPY writes, given the ones
+// it reads: columns decided "default" are left out, so the target fills in
+// its column default. Use it for the target's COPY … FROM STDIN column list.
+func (tm *TableMasker) TargetColumns(columns []string) []string {
+	out := make([]string, 0, len(columns))
+	for _, c := range columns {
+		if cp := tm.cols[c]; cp != nil && cp.action == Default {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// copyLimit bounds one row of COPY text (PostgreSQL's own limit on a
+// field is 1 GB).
+const copyLimit = 1 << 30
+
+// FilterCopyText masks a stream in PostgreSQL COPY text format (the default
+// format: tab-separated, \N for NULL, backslash escapes) from src to dst.
+// columns are the columns of the COPY, in order; every one must be known to
+// the plan (a column the plan has not seen fails the copy: fail closed).
+// Masked columns are decoded, transformed and re-encoded; kept columns pass
+// through byte for byte; "null" columns become \N; "default" columns are
+// dropped (see [TableMasker.TargetColumns]). NULL stays NULL.
+//
+// The source session must use DateStyle ISO and client_encoding UTF8 (what
+// the transforms parse). Memory is bounded by one row. It returns the
+// number of rows written; cancelling ctx stops it between rows.
+func FilterCopyText(ctx context.Context, dst io.Writer, src io.Reader, tm *TableMasker, columns []string) (rows int64, err error) {
+	if tm == nil {
+		return 0, errors.New("filter copy: no table masker (the plan masks nothing in this table: copy it unchanged)")
+	}
+	f, err := newCopyFilter(tm, columns)
+	if err != nil {
+		return 0, err
+	}
+	r := bufio.NewReaderSize(src, 64<<10)
+	w := bufio.NewWriterSize(dst, 64<<10)
+	var long []byte // a row longer than the reader's buffer
+	for {
+		if rows&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return rows, fmt.Errorf("mask table %s: %w", tm.table, err)
+			}
+		}
+		line, rerr := r.ReadSlice('\n')
+		if rerr == bufio.ErrBufferFull {
+			long = append(long[:0], line...)
+			for rerr == bufio.ErrBufferFull {
+				line, rerr = r.ReadSlice('\n')
+				if len(long)+len(line) > copyLimit {
+					return rows, fmt.Errorf("mask table %s row %d: longer than %d bytes", tm.table, rows+1, copyLimit)
+				}
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if rerr != nil && rerr != io.EOF {
+			return rows, fmt.Errorf("mask table %s: read: %w", tm.table, rerr)
+		}
+		if len(line) == 0 && rerr == io.EOF {
+			break
+		}
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		if bytes.Equal(line, []byte(`\.`)) { // end-of-data marker
+			break
+		}
+		if err := f.row(w, line, rows+1); err != nil {
+			return rows, err
+		}
+		rows++
+		if rerr == io.EOF {
+			break
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return rows, fmt.Errorf("mask table %s: write: %w", tm.table, err)
+	}
+	return rows, nil
+}
+
+// copyFilter is the per-copy state: which transform applies at which
+// position, and buffers reused from row to row.
+type copyFilter struct {
+	tm      *TableMasker
+	cols    []*colPlan
+	reads   [][]int // per position: positions a row transform reads
+	decode  []bool  // per position: needs its decoded value
+	late    []bool  // per position: masked after the others (row transforms)
+	fields  [][]byte
+	nulls   []bool
+	orig    [][]byte // decoded values
+	out     [][]byte // masked values (decoded form)
+	outNull []bool
+	enc     []byte
+}
+
+func newCopyFilter(tm *TableMasker, columns []string) (*copyFilter, error) {
+	n := len(columns)
+	f := &copyFilter{tm: tm, cols: make([]*colPlan, n), reads: make([][]int, n), decode: make([]bool, n), late: make([]bool, n),
+		fields: make([][]byte, n), nulls: make([]bool, n), orig: make([][]byte, n), out: make([][]byte, n), outNull: make([]bool, n)}
+	pos := map[string]int{}
+	for i, c := range columns {
+		cp := tm.cols[c]
+		if cp == nil {
+			return nil, fmt.Errorf("mask table %s: column %q is not in the masking plan (was it added after the plan was made? fail closed)", tm.table, c)
+		}
+		if _, dup := pos[c]; dup {
+			return nil, fmt.Errorf("mask table %s: column %q listed twice", tm.table, c)
+		}
+		pos[c] = i
+		f.cols[i] = cp
+	}
+	for i, cp := range f.cols {
+		if cp.action == Mask {
+			f.decode[i] = true
+		}
+		for _, r := range cp.reads {
+			j, ok := pos[r]
+			if !ok {
+				return nil, fmt.Errorf("mask table %s: column %q reads column %q, which the COPY does not list", tm.table, cp.name, r)
+			}
+			f.reads[i] = append(f.reads[i], j)
+			f.decode[j] = true
+			f.late[i] = true
+		}
+	}
+	return f, nil
+}
+
+// row masks one line (without its newline) and writes it.
+func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
+	n := len(f.cols)
+	// Split on tabs: raw tabs never occur inside a field.
+	k := 0
+	for start := 0; ; {
+		i := bytes.IndexByte(line[start:], '\t')
+		if k >= n {
+			return fmt.Errorf("mask table %s row %d: more than %d fields", f.tm.table, num, n)
+		}
+		if i < 0 {
+			f.fields[k] = line[start:]
+			k++
+			break
+		}
+		f.fields[k] = line[start : start+i]
+		k++
+		start += i + 1
+	}
+	if k != n {
+		return fmt.Errorf("mask table %s row %d: %d fields, want %d", f.tm.table, num, k, n)
+	}
+	for i, fld := range f.fields {
+		f.nulls[i] = len(fld) == 2 && fld[0] == '\\' && fld[1] == 'N'
+		if f.decode[i] && !f.nulls[i] {
+			f.orig[i] = decodeCopy(f.orig[i][:0], fld)
+		}
+	}
+	// Mask: plain transforms first, then the ones that read the row.
+	for pass := 0; pass < 2; pass++ {
+		for i, cp := range f.cols {
+			if f.late[i] != (pass == 1) {
+				continue
+			}
+			switch cp.action {
+			case Null:
+				f.outNull[i] = true
+			case Mask:
+				if f.nulls[i] {
+					f.outNull[i] = true
+					continue
+				}
+				f.outNull[i] = false
+				var err error
+				if f.late[i] {
+					f.out[i], err = appendRow(cp.t, f.out[i][:0], f.orig[i], rowView{f, f.reads[i]})
+				} else {
+					f.out[i], err = cp.t.Append(f.out[i][:0], f.orig[i])
+				}
+				if err != nil {
+					return fmt.Errorf("mask table %s row %d column %s: %s: %w", f.tm.table, num, cp.name, cp.decision.Spec.Transform, err)
+				}
+			}
+		}
+	}
+	first := true
+	for i, cp := range f.cols {
+		if cp.action == Default {
+			continue
+		}
+		if !first {
+			w.WriteByte('\t')
+		}
+		first = false
+		switch {
+		case cp.action == Keep:
+			w.Write(f.fields[i])
+		case f.outNull[i]:
+			w.WriteString(`\N`)
+		default:
+			f.enc = encodeCopy(f.enc[:0], f.out[i])
+			w.Write(f.enc)
+		}
+	}
+	return w.WriteByte('\n')
+}
+
+// rowView shows a row transform the columns it reads.
+type rowView struct {
+	f   *copyFilter
+	pos []int
+}
+
+func (r rowView) original(i int) ([]byte, bool) {
+	j := r.pos[i]
+	if r.f.nulls[j] {
+		return nil, false
+	}
+	return r.f.orig[j], true
+}
+
+func (r rowView) masked(i int) ([]byte, bool) {
+	j := r.pos[i]
+	switch r.f.cols[j].action {
+	case Mask, Null:
+		if r.f.outNull[j] {
+			return nil, false
+		}
+		return r.f.out[j], true
+	}
+	return r.original(i)
+}
+
+// decodeCopy appends the value of a COPY text field (not \N).
+func decodeCopy(dst, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i == len(s)-1 {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch c = s[i]; c {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'v':
+			dst = append(dst, '\v')
+		case 'x':
+			v, n := 0, 0
+			for n < 2 && i+1 < len(s) {
+				h, ok := unhex(s[i+1])
+				if !ok {
+					break
+				}
+				v = v<<4 | int(h)
+				i++
+				n++
+			}
+			if n == 0 {
+				dst = append(dst, 'x')
+			} else {
+				dst = append(dst, byte(v))
+			}
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v := int(c - '0')
+			for n := 1; n < 3 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7'; n++ {
+				i++
+				v = v<<3 | int(s[i]-'0')
+			}
+			dst = append(dst, byte(v))
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// encodeCopy appends v escaped for COPY text format.
+func encodeCopy(dst, v []byte) []byte {
+	for _, c := range v {
+		switch c {
+		case '\\':
+			dst = append(dst, '\\', '\\')
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		case '\v':
+			dst = append(dst, '\\', 'v')
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// Columns returns the table's columns in catalog order, without generated
+// columns (COPY neither reads nor writes them): the column list for the
+// source's COPY … TO STDOUT.
+func (tm *TableMasker) Columns() []string {
+	out := make([]string, 0, len(tm.order))
+	for _, c := range tm.order {
+		if !tm.cols[c].generated {
+			out = append(out, c)
+		}
+	}
+	return slices.Clip(out)
+}
