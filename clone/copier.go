@@ -68,17 +68,18 @@ type Options struct {
 //
 // MaskTable is called once per table before the data phase, with the
 // table's schema-qualified unquoted name ("public.users") and the columns
-// the COPY carries, in order (generated columns excluded: the target
-// recomputes them from the masked values). It returns nil for a table that
-// passes through untouched, as raw binary COPY bytes; otherwise a filter that
-// reads the source's COPY text-format stream from src and writes the
-// rewritten rows, in the same format and column order, to dst, returning the
-// number of rows it wrote. A filter must keep memory bounded (a row at a
-// time) and stop promptly when ctx is cancelled. The function type is
-// spelled out (no named type) so that an implementation needs nothing from
-// this package.
+// the COPY reads from the source, in order (generated columns excluded: the
+// target recomputes them from the masked values). It returns a nil filter
+// for a table that passes through untouched, as raw binary COPY bytes.
+// Otherwise the filter reads the source's COPY text-format stream from src
+// and writes the rewritten rows in text format to dst, with the columns
+// named by targetColumns (a masker may leave columns out so that the target
+// fills in their defaults), and returns the number of rows it wrote. A
+// filter must keep memory bounded (a row at a time) and stop promptly when
+// ctx is cancelled. The function type is spelled out (no named type) so
+// that an implementation needs nothing from this package.
 type Masker interface {
-	MaskTable(table string, columns []string) func(ctx context.Context, dst io.Writer, src io.Reader) (rows int64, err error)
+	MaskTable(table string, columns []string) (filter func(ctx context.Context, dst io.Writer, src io.Reader) (rows int64, err error), targetColumns []string)
 }
 
 func (o Options) withDefaults() Options {
@@ -629,10 +630,10 @@ func (c *cloner) copyData(ctx context.Context) error {
 	plan := make([]TableInfo, len(states))
 	for i, ts := range states {
 		if c.o.Masker != nil {
-			if f := c.o.Masker.MaskTable(ts.t.String(), ts.t.cols); f != nil {
+			if f, cols := c.o.Masker.MaskTable(ts.t.String(), ts.t.cols); f != nil {
 				// A filter rewrites text COPY rows: decoding only the
 				// masked tables is what keeps every other table raw bytes.
-				ts.t.filter = f
+				ts.t.filter, ts.t.targetCols = f, cols
 				ts.t.text, ts.t.reason = true, "masked"
 			}
 		}
@@ -727,7 +728,7 @@ func (c *cloner) copyJob(ctx context.Context, w *worker, j job) error {
 	} else {
 		srcSQL = fmt.Sprintf("COPY %s %s TO STDOUT (FORMAT %s)", t.ident(), t.colList(), format)
 	}
-	dstSQL := fmt.Sprintf("COPY %s %s FROM STDIN (FORMAT %s)", t.ident(), t.colList(), format)
+	dstSQL := fmt.Sprintf("COPY %s %s FROM STDIN (FORMAT %s)", t.ident(), t.targetColList(), format)
 
 	what := fmt.Sprintf("clone table %q", t.String())
 	if j.split {

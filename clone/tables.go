@@ -36,7 +36,9 @@ type table struct {
 	text   bool
 	reason string
 	// filter rewrites the rows on their way (Options.Masker); nil: none.
-	filter func(context.Context, io.Writer, io.Reader) (int64, error)
+	// targetCols are the columns it writes (nil: cols).
+	filter     func(context.Context, io.Writer, io.Reader) (int64, error)
+	targetCols []string
 }
 
 // String is the unquoted qualified name used in messages and progress.
@@ -47,12 +49,23 @@ func (t *table) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitiz
 
 // colList is the quoted column list, "(a, b)", or "" for a table without
 // copyable columns (COPY then uses its default list, which is empty too).
-func (t *table) colList() string {
-	if len(t.cols) == 0 {
+func (t *table) colList() string { return quoteCols(t.cols) }
+
+// targetColList is the column list of the COPY into the target: the
+// masker's, when it leaves columns out, else colList.
+func (t *table) targetColList() string {
+	if t.targetCols != nil {
+		return quoteCols(t.targetCols)
+	}
+	return quoteCols(t.cols)
+}
+
+func quoteCols(cols []string) string {
+	if len(cols) == 0 {
 		return ""
 	}
-	q := make([]string, len(t.cols))
-	for i, c := range t.cols {
+	q := make([]string, len(cols))
+	for i, c := range cols {
 		q[i] = pgx.Identifier{c}.Sanitize()
 	}
 	return "(" + strings.Join(q, ", ") + ")"

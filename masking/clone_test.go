@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dbtwin/dbtwin/clone"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/dbtwin/dbtwin/fixtures"
 )
 
 // fixturePlan loads testdata/fixture_masking.yaml against the fixture.
@@ -29,40 +28,24 @@ func fixturePlan(t *testing.T, ctx context.Context, env *dbEnv, key string) (*Pl
 	return plan, cat
 }
 
-// maskedClone copies the fixture database into a new database dst, masking
-// in the COPY stream, then builds keys and foreign keys (which validates
-// them over the masked rows).
-func maskedClone(t *testing.T, ctx context.Context, env *dbEnv, dst string, plan *Plan, cat *Catalog) {
+// maskedClone clones the fixture database into a new database dst with the
+// real copier (clone.Clone), masking in the COPY stream: the clone's
+// post-data step then builds keys and foreign keys, which validates them
+// over the masked rows.
+func maskedClone(t *testing.T, ctx context.Context, env *dbEnv, dst string, plan *Plan, _ *Catalog) {
 	t.Helper()
-	if err := env.c.CreateDatabase(ctx, dst); err != nil {
-		t.Fatal(err)
+	res, err := clone.Clone(ctx, env.c.DSN(env.src), env.c.DSN(dst), clone.Options{Jobs: 2, Masker: plan})
+	if err != nil {
+		t.Fatalf("masked clone into %s: %v", dst, err)
 	}
-	pre, post := fixtures.Schema()
-	to := env.conn(t, ctx, dst)
-	if _, err := to.Exec(ctx, pre); err != nil {
-		t.Fatal(err)
-	}
-	from := env.conn(t, ctx, env.src)
-	if _, err := from.Exec(ctx, "SET DateStyle = ISO, YMD; SET extra_float_digits = 3"); err != nil {
-		t.Fatal(err)
-	}
-	for _, tb := range cat.Tables {
-		if tb.Partitioned {
-			continue // its partitions carry the rows
-		}
-		var cols []string
-		for _, c := range tb.Columns {
-			if !c.Generated {
-				cols = append(cols, c.Name)
-			}
-		}
-		id := pgx.Identifier{tb.Schema, tb.Name}
-		if _, err := copyTable(ctx, from, to, id, id, cols, plan.Table(tb.QualifiedName())); err != nil {
-			t.Fatalf("copy %s: %v", tb.QualifiedName(), err)
+	masked := 0
+	for _, tr := range res.Tables {
+		if tr.Format == "text" {
+			masked++
 		}
 	}
-	if _, err := to.Exec(ctx, post); err != nil {
-		t.Fatalf("keys and foreign keys over the masked rows: %v", err)
+	if masked == 0 {
+		t.Fatalf("masked clone into %s streamed no table through the masker", dst)
 	}
 }
 
