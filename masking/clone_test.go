@@ -10,14 +10,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// fixturePlan loads testdata/fixture_masking.yaml against the fixture.
+// fixturePlan loads the fixture rules (fixtures/masking.yaml) against the fixture.
 func fixturePlan(t *testing.T, ctx context.Context, env *dbEnv, key string) (*Plan, *Catalog) {
 	t.Helper()
 	cat, err := LoadCatalog(ctx, env.conn(t, ctx, env.src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := LoadRules("testdata/fixture_masking.yaml")
+	rules, err := LoadRules("../fixtures/masking.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

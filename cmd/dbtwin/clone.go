@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/dbtwin/dbtwin/clone"
+	"github.com/dbtwin/dbtwin/harness"
 	"github.com/dbtwin/dbtwin/internal/pgdsn"
+	"github.com/dbtwin/dbtwin/masking"
 )
 
 func runClone(ctx context.Context, e *env, args []string) error {
@@ -25,12 +29,19 @@ pg_dump (custom, directory, tar or plain SQL format).
 The clone is built in a temporary database on the target server and renamed
 to the target's name only when complete: a failure or Ctrl-C leaves the
 target as it was. A target that exists and is not empty is refused unless
---replace.`, e)
+--replace.
+
+With --mask RULES, sensitive columns are rewritten while the rows stream
+(raw values never reach the target), with the key in DBTWIN_MASK_KEY; then
+keys and foreign keys are validated over the masked rows and a leak audit
+runs. A column the rules do not decide fails the clone, naming it. Start a
+rules file with 'dbtwin mask scan'.`, e)
 	source := fs.String("source", "", "connection string of the database to copy, or the path of a pg_dump file or directory")
 	target := fs.String("target", "", "connection string naming the database to create (or replace) with the clone")
 	opts := clone.Options{}
 	fs.IntVar(&opts.Jobs, "jobs", runtime.NumCPU(), "parallel copy workers (also pg_restore --jobs)")
 	fs.BoolVar(&opts.Replace, "replace", false, "replace the target database if it exists and is not empty")
+	maskRules := fs.String("mask", "", "masking rules file (YAML); the key comes from $DBTWIN_MASK_KEY")
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -60,12 +71,28 @@ target as it was. A target that exists and is not empty is refused unless
 	}
 	opts.Progress = prog
 	var res *clone.Result
-	if isDSN {
+	var audit *masking.AuditReport
+	switch {
+	case *maskRules != "" && !isDSN:
+		prog.Close()
+		return usagef(fs, "--mask needs a live source: a dump is restored by pg_restore, which cannot mask while it loads")
+	case *maskRules != "":
+		key, kerr := harness.MaskKeyFromEnv()
+		rules, rerr := masking.LoadRules(*maskRules)
+		if kerr != nil || rerr != nil {
+			prog.Close()
+			return errors.Join(kerr, rerr)
+		}
+		res, audit, err = harness.MaskedClone(ctx, *source, *target, rules, key, opts)
+	case isDSN:
 		res, err = clone.Clone(ctx, *source, *target, opts)
-	} else {
+	default:
 		res, err = clone.Restore(ctx, *source, *target, opts)
 	}
 	prog.Close()
+	if audit != nil && err != nil {
+		audit.WriteText(e.stderr)
+	}
 	if err != nil {
 		return err
 	}
@@ -89,6 +116,10 @@ target as it was. A target that exists and is not empty is refused unless
 		phases = append(phases, fmt.Sprintf("%s %s", p.Name, p.Duration.Round(time.Millisecond)))
 	}
 	fmt.Fprintf(e.stdout, "  phases: %s\n", strings.Join(phases, ", "))
+	if audit != nil {
+		fmt.Fprintln(e.stdout, "  masking audit:")
+		return audit.WriteText(indent{e.stdout})
+	}
 	return nil
 }
 
@@ -102,4 +133,20 @@ func looksLikeDSN(s string) bool {
 		return false
 	}
 	return strings.Contains(s, "=")
+}
+
+// indent prefixes every line written through it with four spaces.
+type indent struct{ w io.Writer }
+
+func (i indent) Write(p []byte) (int, error) {
+	lines := strings.SplitAfter(string(p), "\n")
+	for _, l := range lines {
+		if l == "" {
+			continue
+		}
+		if _, err := io.WriteString(i.w, "    "+l); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }
