@@ -48,6 +48,16 @@ func TestUsage(t *testing.T) {
 		{"sandbox down no name", []string{"sandbox", "down"}, 2, "", "name at least one sandbox"},
 		{"demo bad log level", []string{"demo", "--log-level", "loud"}, 2, "", "--log-level"},
 		{"version", []string{"version"}, 0, "dbtwin ", ""},
+		{"migrate lint breaking", []string{"migrate", "lint", "../../fixtures/migrations/breaking"}, 1, "DT010 error", ""},
+		{"migrate lint safe", []string{"migrate", "lint", "../../fixtures/migrations/safe"}, 0, "0 errors, 0 warnings", ""},
+		{"migrate lint warnings fail", []string{"migrate", "lint", "--fail-on", "warning", "--disable", "DT001,DT003,DT010", "../../fixtures/migrations/breaking"}, 1, "0 errors", ""},
+		{"migrate lint json", []string{"migrate", "lint", "--json", "../../fixtures/migrations/safe"}, 0, "[", ""},
+		{"migrate lint no dir", []string{"migrate", "lint"}, 2, "", "name one migration directory"},
+		{"migrate lint missing dir", []string{"migrate", "lint", "/no/such/migrations"}, 2, "", "/no/such/migrations"},
+		{"migrate lint bad fail-on", []string{"migrate", "lint", "--fail-on", "panic", "."}, 2, "", "--fail-on"},
+		{"workload no sub", []string{"workload"}, 2, "", "workload convert"},
+		{"mask no sub", []string{"mask"}, 2, "scan|workload", "missing subcommand"},
+		{"mask scan no source", []string{"mask", "scan"}, 2, "", "--source is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
