@@ -36,6 +36,8 @@ func commands() []command {
 		{"demo", "run the pipeline on built-in fixtures in an embedded sandbox", runDemo},
 		{"clone", "make a consistent copy of a database (or dump file) into a target", runClone},
 		{"mask", "find PII and mask workloads (mask scan|workload)", runMask},
+		{"replay", "replay a captured workload against a database and record the results", runReplay},
+		{"capture", "record a workload through a wire-protocol proxy (capture proxy)", runCapture},
 		{"compare", "compare baseline and candidate replay results and write the report", runCompare},
 		{"report", "merge shard reports (report merge)", runReport},
 		{"migrate", "lint migrations for zero-downtime hazards (migrate lint DIR)", runMigrate},
