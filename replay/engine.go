@@ -20,16 +20,18 @@ type Mode string
 // The replay modes.
 const (
 	// ModeOrdered starts statements in captured Seq order across all
-	// sessions and lets only one run unblocked at a time, so two replays of
-	// the same workload on identical databases give identical results. A
+	// sessions and runs a statement that is not a plain read only when
+	// nothing else runs unblocked (plain reads of different sessions may
+	// overlap: they see the same data either way), so two replays of the
+	// same workload on identical databases give identical results. A
 	// statement blocked by a lock that another replayed session holds does
 	// not stall the replay: the engine notices (pg_blocking_pids) and goes
 	// on starting the following statements until the blocker releases it.
 	ModeOrdered Mode = "ordered"
-	// ModeConcurrent runs sessions in parallel (up to EngineOptions.MaxConns), each
-	// strictly in its own captured order, as fast as possible or at the
-	// recorded pace (EngineOptions.Speed). Results are not deterministic across
-	// sessions, as in production.
+	// ModeConcurrent runs sessions in parallel (up to
+	// EngineOptions.MaxConns), each strictly in its own captured order, as
+	// fast as possible or at the recorded pace (EngineOptions.Speed).
+	// Results across sessions are not deterministic, as in production.
 	ModeConcurrent Mode = "concurrent"
 )
 
@@ -76,8 +78,11 @@ type EngineOptions struct {
 	SampleValueBytes int
 
 	// LockWaitGrace is how long ordered mode lets a statement run before it
-	// asks the server whether another replayed session blocks it; later
-	// checks back off up to 50 ms. 0: DefaultLockWaitGrace.
+	// asks the server whether another replayed session blocks it (only
+	// when another session could: one in a transaction, running, or
+	// holding advisory locks); later checks back off up to 50 ms. A check
+	// is one cheap query on a monitor connection, so the grace is short.
+	// 0: DefaultLockWaitGrace.
 	LockWaitGrace time.Duration
 
 	// Fingerprint fills Result.Fingerprint. It is called from several
@@ -135,6 +140,7 @@ type SliceSource struct {
 var (
 	_ EventSource = (*SliceSource)(nil)
 	_ Totaler     = (*SliceSource)(nil)
+	_ EventSource = Reader(nil) // every workload reader feeds the engine
 )
 
 // NewSliceSource returns a source yielding events in slice order.
@@ -396,7 +402,7 @@ type resultQueue struct {
 const (
 	resultQueueTick = 5 * time.Millisecond
 	resultQueueWake = 512
-	resultQueueMax  = 8192
+	resultQueueMax  = 2048
 )
 
 // startWriter starts the goroutine that passes results to out, in the

@@ -11,12 +11,13 @@ import (
 // Concurrent mode.
 //
 // The dispatcher reads the workload (at the recorded pace when
-// EngineOptions.Speed > 0) and appends each event to its session's queue; every
-// session has its own worker goroutine and connection and runs its queue in
-// order. Nothing waits for another session, so a slow statement stalls only
-// its own session. EngineOptions.MaxConns bounds the sessions connected at once
-// (a session holds its slot from its first event to its disconnect), and
-// EngineOptions.MaxBacklog the events read ahead of the workers.
+// EngineOptions.Speed > 0) and appends each event to its session's queue;
+// every session has its own worker goroutine and connection and runs its
+// queue in order. Nothing waits for another session, so a slow statement
+// stalls only its own session (until EngineOptions.MaxBacklog events are
+// read ahead of the workers). EngineOptions.MaxConns bounds the sessions
+// connected at once (a session holds its slot from its first event to its
+// disconnect).
 
 type concurrentSession struct {
 	s      *replaySession

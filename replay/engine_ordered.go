@@ -51,7 +51,10 @@ import (
 // closes; the cached "blocked" status of every running statement is
 // re-checked after such a completion.
 
-const maxLockCheckInterval = 50 * time.Millisecond
+const (
+	maxLockCheckInterval = 50 * time.Millisecond
+	maxQueuedReads       = 16 // pure reads queued per session before admit waits
+)
 
 // orderedOp is one event handed to a session worker.
 type orderedOp struct {
@@ -150,8 +153,9 @@ func (e *engine) runOrdered(ctx context.Context, src EventSource) (err error) {
 	if err := src.Err(); err != nil {
 		return fmt.Errorf("read workload: %w", err)
 	}
-	// Close what the workload left open, in first-seen order.
-	for _, os := range o.order {
+	// Close what the workload left open, in first-seen order (a copy:
+	// closing compacts o.order).
+	for _, os := range slices.Clone(o.order) {
 		if !os.gone && !os.closing {
 			os.closing = true
 			if err := o.admit(os, newOrderedOp(Event{Kind: KindDisconnect, Session: os.s.id})); err != nil {
@@ -263,15 +267,18 @@ func (o *ordered) performInline(os *orderedSession, op *orderedOp) {
 }
 
 // mayBlock reports whether a session other than os could hold a lock that
-// os's running statement waits for: one that runs a statement, is inside a
-// transaction, or has used advisory locks (which outlive transactions).
-// When none could, the server need not be asked.
+// os's statement (running, or about to run when os.cur is nil) waits for:
+// one inside a transaction, one that has used advisory locks (which outlive
+// transactions), or one running a statement — unless both are pure reads,
+// which never wait for each other. When none could, the server need not
+// be asked.
 func (o *ordered) mayBlock(os *orderedSession) bool {
+	pure := os.cur != nil && os.cur.pure
 	for _, other := range o.byID {
 		if other == os {
 			continue
 		}
-		if other.cur != nil || other.tx.Load() != 'I' || other.advisory.Load() {
+		if other.tx.Load() != 'I' || other.advisory.Load() || (other.cur != nil && !(pure && other.cur.pure)) {
 			return true
 		}
 	}
@@ -302,10 +309,11 @@ func (o *ordered) admit(os *orderedSession, op *orderedOp) error {
 			case os.cur == nil && o.canStart(op):
 				o.start(os, op)
 				return nil
-			case os.cur != nil && (os.blocked || op.pure):
+			case os.cur != nil && (os.blocked || op.pure && len(os.queue) < maxQueuedReads):
 				// Behind a blocked statement, or a pure read behind whatever
 				// its session runs: it starts when its turn comes (a later
-				// impure event still waits for it, reads commute).
+				// impure event still waits for it, reads commute). The bound
+				// keeps a stream of reads from being read ahead without end.
 				os.queue = append(os.queue, op)
 				return nil
 			}
@@ -384,6 +392,14 @@ func (o *ordered) waitOne() error {
 	case os := <-o.done:
 		o.timer.Stop()
 		o.complete(os)
+		for drained := false; !drained; { // take every completion already there
+			select {
+			case os := <-o.done:
+				o.complete(os)
+			default:
+				drained = true
+			}
+		}
 	case <-o.timer.C:
 	case <-o.ctx.Done():
 		o.timer.Stop()

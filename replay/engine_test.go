@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 const engAcctSetup = `
@@ -346,4 +348,40 @@ func TestReplayOrderedReadsOverlap(t *testing.T) {
 			t.Errorf("%s after a slow read: completion order %s, want %s", tt.quick, order, tt.want)
 		}
 	}
+}
+
+// TestReplayClosesOpenSessionsAtEnd: a capture that ends while a session
+// holds a lock another one waits for (no COMMIT, no disconnect in the
+// workload) still finishes: the engine closes what is left open, in
+// first-seen order, which rolls the holder back and releases the waiter.
+func TestReplayClosesOpenSessionsAtEnd(t *testing.T) {
+	c := engStartSandbox(t, engAcctSetup)
+	w := newEngWorkload().
+		sql("holder", "BEGIN").
+		sql("holder", "UPDATE acct SET balance = 1 WHERE id = 7").
+		sql("waiter", "UPDATE acct SET balance = 2 WHERE id = 7")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, rs, st := engReplayResults(t, ctx, w.evs, c.DSN("app"), EngineOptions{})
+	if len(rs) != 3 || rs[2].Status != StatusOK || rs[2].LockWait == nil || st.LockWaits != 1 {
+		t.Fatalf("results %+v, stats %+v", rs, st)
+	}
+	if got := engQueryOne(t, c.DSN("app"), "SELECT balance::text FROM acct WHERE id = 7"); got != "2" {
+		t.Errorf("balance = %s, want 2 (the holder rolled back, the waiter committed)", got)
+	}
+}
+
+func engQueryOne(t *testing.T, dsn, q string) string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var s string
+	if err := conn.QueryRow(ctx, q).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
