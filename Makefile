@@ -8,7 +8,7 @@ PKGS      ?= ./...
 TESTFLAGS ?= -p 2 -timeout 15m
 BENCH_SCALE ?= 10
 
-.PHONY: all build test test-short demo bench bench-go bench-clone lint fmt fuzz clean
+.PHONY: all build test test-short demo bench bench-go bench-clone bench-mask lint fmt fuzz clean
 
 all: build
 
@@ -23,8 +23,8 @@ test:
 demo: build
 	$(BIN) demo
 
-## bench: micro benchmarks, then the clone comparison against pg_dump/pg_restore
-bench: bench-go bench-clone
+## bench: micro benchmarks, then the clone comparison against pg_dump/pg_restore, then masking's cost
+bench: bench-go bench-clone bench-mask
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
@@ -32,6 +32,11 @@ bench-go:
 ## bench-clone: ~1 GB fixture; dbtwin clone vs pg_dump -Fd -j2 + pg_restore -j2 vs pg_dump | psql vs template copy
 bench-clone: build
 	$(GO) run ./internal/benchclone --dbtwin $(BIN) --scale $(BENCH_SCALE)
+
+## bench-mask: ~300 MB fixture; masked clone vs unmasked clone (ratio), per-transform values/s and allocations
+BENCH_MASK_SCALE ?= 3
+bench-mask:
+	$(GO) run ./internal/benchmask --scale $(BENCH_MASK_SCALE)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run make fmt'; exit 1; }

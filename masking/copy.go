@@ -266,6 +266,9 @@ func (r rowView) masked(i int) ([]byte, bool) {
 
 // decodeCopy appends the value of a COPY text field (not \N).
 func decodeCopy(dst, s []byte) []byte {
+	if bytes.IndexByte(s, '\\') < 0 {
+		return append(dst, s...) // nothing escaped
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '\\' || i == len(s)-1 {
@@ -316,29 +319,21 @@ func decodeCopy(dst, s []byte) []byte {
 	return dst
 }
 
+// copyEscapes maps each byte COPY text format escapes to the letter after
+// the backslash (0: not escaped). Never changed.
+var copyEscapes = [256]byte{'\\': '\\', '\n': 'n', '\r': 'r', '\t': 't', '\b': 'b', '\f': 'f', '\v': 'v'}
+
 // encodeCopy appends v escaped for COPY text format.
 func encodeCopy(dst, v []byte) []byte {
-	for _, c := range v {
-		switch c {
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\v':
-			dst = append(dst, '\\', 'v')
-		default:
-			dst = append(dst, c)
+	start := 0
+	for i, c := range v {
+		if e := copyEscapes[c]; e != 0 {
+			dst = append(dst, v[start:i]...)
+			dst = append(dst, '\\', e)
+			start = i + 1
 		}
 	}
-	return dst
+	return append(dst, v[start:]...)
 }
 
 // Columns returns the table's columns in catalog order, without generated

@@ -112,11 +112,10 @@ func (jt *jsonTransform) scrubAll(v *jnode) error {
 	}
 	switch v.kind {
 	case 's':
-		out, err := jt.scrub.Append(nil, []byte(v.str))
-		if err != nil {
-			return err
+		src := []byte(v.str)
+		if fs := findPII(src, &jt.scrub.on); len(fs) > 0 {
+			v.str = string(jt.scrub.replace(nil, src, fs))
 		}
-		v.str = string(out)
 	case 'o', 'a':
 		for _, c := range v.vals {
 			if err := jt.scrubAll(c); err != nil {
@@ -309,8 +308,19 @@ type jnode struct {
 }
 
 type jsonParser struct {
-	s []byte
-	i int
+	s     []byte
+	i     int
+	nodes []jnode // the current chunk nodes are allocated from
+}
+
+// node returns a new node of kind k, allocated a chunk at a time (a chunk
+// is never grown, so pointers into it stay valid).
+func (p *jsonParser) node(k byte) *jnode {
+	if len(p.nodes) == cap(p.nodes) {
+		p.nodes = make([]jnode, 0, 16)
+	}
+	p.nodes = append(p.nodes, jnode{kind: k})
+	return &p.nodes[len(p.nodes)-1]
 }
 
 func (p *jsonParser) space() {
@@ -331,7 +341,7 @@ func (p *jsonParser) value(depth int) (*jnode, error) {
 	switch c := p.s[p.i]; {
 	case c == '{':
 		p.i++
-		n := &jnode{kind: 'o'}
+		n := p.node('o')
 		p.space()
 		if p.i < len(p.s) && p.s[p.i] == '}' {
 			p.i++
@@ -371,7 +381,7 @@ func (p *jsonParser) value(depth int) (*jnode, error) {
 		}
 	case c == '[':
 		p.i++
-		n := &jnode{kind: 'a'}
+		n := p.node('a')
 		p.space()
 		if p.i < len(p.s) && p.s[p.i] == ']' {
 			p.i++
@@ -400,12 +410,17 @@ func (p *jsonParser) value(depth int) (*jnode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &jnode{kind: 's', str: s}, nil
+		n := p.node('s')
+		n.str = s
+		return n, nil
 	case c == 't' || c == 'f' || c == 'n':
-		for _, lit := range []string{"true", "false", "null"} {
-			if strings.HasPrefix(string(p.s[p.i:min(p.i+5, len(p.s))]), lit) {
-				p.i += len(lit)
-				return &jnode{kind: map[string]byte{"true": 't', "false": 'f', "null": 'z'}[lit]}, nil
+		for _, lit := range [...]struct {
+			text string
+			kind byte
+		}{{"true", 't'}, {"false", 'f'}, {"null", 'z'}} {
+			if strings.HasPrefix(string(p.s[p.i:min(p.i+5, len(p.s))]), lit.text) {
+				p.i += len(lit.text)
+				return p.node(lit.kind), nil
 			}
 		}
 		return nil, errNotJSON
@@ -417,12 +432,26 @@ func (p *jsonParser) value(depth int) (*jnode, error) {
 		if !validJSONNumber(p.s[start:p.i]) {
 			return nil, errNotJSON
 		}
-		return &jnode{kind: 'n', str: string(p.s[start:p.i])}, nil
+		n := p.node('n')
+		n.str = string(p.s[start:p.i])
+		return n, nil
 	}
 }
 
 func (p *jsonParser) str() (string, error) {
 	p.i++ // opening quote
+	// Most strings have no escapes: one copy, no growing.
+	for j := p.i; j < len(p.s); j++ {
+		c := p.s[j]
+		if c == '"' {
+			out := string(p.s[p.i:j])
+			p.i = j + 1
+			return out, nil
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+	}
 	var b []byte
 	for p.i < len(p.s) {
 		c := p.s[p.i]

@@ -14,17 +14,31 @@ import (
 	gofakeitdata "github.com/brianvoe/gofakeit/v7/data"
 )
 
+// Patterns of what the free-text scrub finds. The ones that begin with \b
+// run anchored where a match can start (see findAt).
+const (
+	ibanPattern = `\b[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){11,30}\b`
+	cardPattern = `\b[0-9](?:[ \-]?[0-9]){11,18}\b`
+	ipv4Pattern = `\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b`
+	// signOff matches a sign-off line ("Thanks,") and captures the line
+	// after it, which is a name whatever its script.
+	signOff = `(?im)^[ \t]*(?:thanks|thank you|many thanks|regards|best regards|kind regards|best wishes|best|cheers|sincerely|yours|br)[ \t]*[,.!]?[ \t]*\r?\n[ \t]*([^\n@0-9]{1,60}?)[ \t]*\r?$`
+	// signOffFirst holds the first letters of signOff's words.
+	signOffFirst = "tmrkbcsy"
+)
+
+// anchored returns pattern matched only at the start of the text.
+func anchored(pattern string) *regexp.Regexp { return regexp.MustCompile(`\A(?:` + pattern + `)`) }
+
 // What the free-text scrub finds. Compiled once, never changed.
 var (
-	reEmail = regexp.MustCompile(`[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}`)
-	reIBAN  = regexp.MustCompile(`\b[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){11,30}\b`)
-	reCard  = regexp.MustCompile(`\b[0-9](?:[ \-]?[0-9]){11,18}\b`)
-	reIPv4  = regexp.MustCompile(`\b[0-9]{1,3}(?:\.[0-9]{1,3}){3}\b`)
-	reIPv6  = regexp.MustCompile(`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}`)
-	// The line after a sign-off ("Thanks,\nJane Roe") is a name, whatever
-	// its script.
-	reSignOff = regexp.MustCompile(`(?im)^[ \t]*(?:thanks|thank you|many thanks|regards|best regards|kind regards|best wishes|best|cheers|sincerely|yours|br)[ \t]*[,.!]?[ \t]*\r?\n[ \t]*([^\n@0-9]{1,60}?)[ \t]*\r?$`)
-	rePhone   = regexp.MustCompile(`(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9](?:[ .\-/]?[0-9]){5,15}`)
+	reEmail       = regexp.MustCompile(`[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}`)
+	rePhone       = regexp.MustCompile(`(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9](?:[ .\-/]?[0-9]){5,15}`)
+	reIPv6        = regexp.MustCompile(`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}`)
+	reIBANAt      = anchored(ibanPattern)
+	reCardAt      = anchored(cardPattern)
+	reIPv4At      = anchored(ipv4Pattern)
+	reSignOffLine = anchored(signOff)
 )
 
 // Kinds of findings in free text, in the order they win overlaps.
@@ -49,6 +63,12 @@ type finding struct {
 // findPII returns the non-overlapping findings in s, sorted by position.
 // Card numbers must pass Luhn, IBANs mod 97, IPs must parse, phones need
 // nine digits (seven after a "+").
+//
+// The patterns are never run over the whole text: each runs only where a
+// match can start or lie (see findInRuns, findAt, findSignOffs), which gives
+// exactly the matches FindAllIndex over the whole text gives, at a fraction
+// of the cost (backtracking from every position of a long text is what the
+// scrub used to spend its time on).
 func findPII(s []byte, enabled *[numFindKinds]bool) []finding {
 	var out []finding
 	hasAt := bytes.IndexByte(s, '@') >= 0
@@ -67,26 +87,36 @@ func findPII(s []byte, enabled *[numFindKinds]bool) []finding {
 		}
 	}
 	if enabled[findEmail] && hasAt {
-		for _, m := range reEmail.FindAllIndex(s, -1) {
-			add(m[0], m[1], findEmail)
-		}
+		findInRuns(reEmail, s, emailRunes, '@', 1, func(a, b int) { add(a, b, findEmail) })
 	}
 	if enabled[findName] {
-		for _, m := range reSignOff.FindAllSubmatchIndex(s, -1) {
-			if m[3] > m[2] {
-				add(m[2], m[3], findName)
-			}
-		}
+		findSignOffs(s, func(a, b int) { add(a, b, findName) })
 		findNames(s, func(a, b int) { add(a, b, findName) })
 	}
 	if !hasDigit {
 		slices.SortFunc(out, func(x, y finding) int { return x.start - y.start })
 		return out
 	}
+	// Where IBANs, card numbers and IPv4 addresses can start, in one pass.
+	var ibanBuf, digitBuf [32]int
+	ibans, digits := ibanBuf[:0], digitBuf[:0]
+	if enabled[findIBAN] || enabled[findCard] || enabled[findIP] {
+		for i, c := range s {
+			switch {
+			case c >= '0' && c <= '9':
+				if digitStart(s, i) {
+					digits = append(digits, i)
+				}
+			case c|0x20 >= 'a' && c|0x20 <= 'z':
+				if ibanStart(s, i) {
+					ibans = append(ibans, i)
+				}
+			}
+		}
+	}
 	if enabled[findIBAN] {
-		for _, m := range reIBAN.FindAllIndex(s, -1) {
+		findAt(reIBANAt, s, maxIBANMatch, ibans, nil, func(a, b int) {
 			// The pattern may run into following words; shorten until valid.
-			a, b := m[0], m[1]
 			for b-a >= 15 {
 				var buf [34]byte
 				if c, ok := compactIBAN(buf[:0], s[a:b]); ok && ibanValid(c) {
@@ -100,21 +130,21 @@ func findPII(s []byte, enabled *[numFindKinds]bool) []finding {
 					b = a + k
 				}
 			}
-		}
+		})
 	}
 	if enabled[findCard] {
-		for _, m := range reCard.FindAllIndex(s, -1) {
-			if d := countDigits(s[m[0]:m[1]]); d >= 13 && d <= 19 && luhnValid(s[m[0]:m[1]]) {
-				add(m[0], m[1], findCard)
+		findAt(reCardAt, s, maxCardMatch, digits, cardRun, func(a, b int) {
+			if d := countDigits(s[a:b]); d >= 13 && d <= 19 && luhnValid(s[a:b]) {
+				add(a, b, findCard)
 			}
-		}
+		})
 	}
 	if enabled[findIP] {
-		for _, m := range reIPv4.FindAllIndex(s, -1) {
-			if _, err := netip.ParseAddr(string(s[m[0]:m[1]])); err == nil {
-				add(m[0], m[1], findIP)
+		findAt(reIPv4At, s, maxIPv4Match, digits, ipv4Run, func(a, b int) {
+			if _, err := netip.ParseAddr(string(s[a:b])); err == nil {
+				add(a, b, findIP)
 			}
-		}
+		})
 		if bytes.Count(s, []byte{':'}) >= 2 {
 			for _, m := range reIPv6.FindAllIndex(s, -1) {
 				if m[1]-m[0] < 3 || countHexDigits(s[m[0]:m[1]]) == 0 {
@@ -127,19 +157,186 @@ func findPII(s []byte, enabled *[numFindKinds]bool) []finding {
 		}
 	}
 	if enabled[findPhone] {
-		for _, m := range rePhone.FindAllIndex(s, -1) {
-			a, b := m[0], m[1]
+		findInRuns(rePhone, s, phoneRunes, 0, 6, func(a, b int) {
 			if a > 0 && isWordByte(s[a-1]) || b < len(s) && isWordByte(s[b]) {
-				continue
+				return
 			}
 			d := countDigits(s[a:b])
 			if d >= 9 || d >= 7 && s[a] == '+' {
 				add(a, b, findPhone)
 			}
-		}
+		})
 	}
 	slices.SortFunc(out, func(x, y finding) int { return x.start - y.start })
 	return out
+}
+
+// The longest match, in bytes, of the patterns findAt runs (all ASCII):
+// reIBAN 2+2+30×2, reCard 1+18×2, reIPv4 3+3×4.
+const (
+	maxIBANMatch = 64
+	maxCardMatch = 37
+	maxIPv4Match = 15
+)
+
+// runeSet is a set of runes with a table for ASCII.
+type runeSet struct {
+	ascii [utf8.RuneSelf]bool
+	other func(rune) bool // non-ASCII runes
+}
+
+func newRuneSet(in func(rune) bool) *runeSet {
+	rs := &runeSet{other: in}
+	for c := range rs.ascii {
+		rs.ascii[c] = in(rune(c))
+	}
+	return rs
+}
+
+// The runes reEmail and rePhone matches are made of. Built once, never
+// changed.
+var (
+	emailRunes = newRuneSet(func(r rune) bool {
+		return unicode.IsLetter(r) || unicode.IsNumber(r) || r == '.' || r == '_' || r == '%' || r == '+' || r == '-' || r == '@'
+	})
+	phoneRunes = newRuneSet(func(r rune) bool {
+		return r >= '0' && r <= '9' || r == '+' || r == '(' || r == ')' || r == ' ' || r == '.' || r == '-' || r == '/'
+	})
+)
+
+// digitStart: reCard and reIPv4 start with \b[0-9].
+func digitStart(s []byte, i int) bool {
+	return s[i] >= '0' && s[i] <= '9' && (i == 0 || !isWordByte(s[i-1]))
+}
+
+// cardRun: a reCard match is made of digits, spaces and hyphens, 12 of
+// them digits at least.
+func cardRun(s []byte, i int) bool {
+	n := 0
+	for j := i; j < len(s) && n < 12; j++ {
+		switch c := s[j]; {
+		case c >= '0' && c <= '9':
+			n++
+		case c == ' ' || c == '-':
+		default:
+			return false
+		}
+	}
+	return n >= 12
+}
+
+// ipv4Run: a reIPv4 match is made of digits and dots, three of them dots.
+func ipv4Run(s []byte, i int) bool {
+	n := 0
+	for j := i; j < len(s) && n < 3; j++ {
+		switch c := s[j]; {
+		case c == '.':
+			n++
+		case c >= '0' && c <= '9':
+		default:
+			return false
+		}
+	}
+	return n >= 3
+}
+
+// ibanStart: reIBAN starts with \b[A-Za-z]{2}[0-9]{2}.
+func ibanStart(s []byte, i int) bool {
+	isLetter := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	return i+4 <= len(s) && isLetter(s[i]) && isLetter(s[i+1]) && s[i+2] >= '0' && s[i+2] <= '9' && s[i+3] >= '0' && s[i+3] <= '9' &&
+		(i == 0 || !isWordByte(s[i-1]))
+}
+
+// findInRuns calls f with the matches re.FindAllIndex(s, -1) returns, for
+// a pattern without anchors or word boundaries whose matches consist of
+// runes in the set in and hold at least minHits bytes trigger (0: ASCII
+// digits). Such a match lies inside one maximal run of those runes, so
+// matching each run that holds as many on its own finds the same matches,
+// in the same order.
+func findInRuns(re *regexp.Regexp, s []byte, in *runeSet, trigger byte, minHits int, f func(a, b int)) {
+	start, hits := -1, 0
+	for i := 0; i <= len(s); {
+		var ok bool
+		n := 1
+		if i < len(s) {
+			if c := s[i]; c < utf8.RuneSelf {
+				ok = in.ascii[c]
+				if ok && (trigger == 0 && c >= '0' && c <= '9' || trigger != 0 && c == trigger) {
+					hits++
+				}
+			} else {
+				var r rune
+				r, n = utf8.DecodeRune(s[i:])
+				ok = in.other(r)
+			}
+		}
+		switch {
+		case ok && start < 0:
+			start = i
+		case !ok && start >= 0:
+			if hits >= minHits {
+				for _, m := range re.FindAllIndex(s[start:i], -1) {
+					f(start+m[0], start+m[1])
+				}
+			}
+			start, hits = -1, 0
+		}
+		i += n
+	}
+}
+
+// findAt calls f with the matches FindAllIndex of pattern over s returns,
+// for a pattern that begins with \b, whose matches start only at starts
+// (increasing; \b checked) where possible (nil: everywhere) is true, and
+// are at most maxLen bytes long. re is the pattern anchored; it runs at
+// each such position on a window that holds the longest possible match and
+// the byte after it (what the closing \b looks at). The opening \b holds
+// there and holds at the window's start too, which is a word character.
+func findAt(re *regexp.Regexp, s []byte, maxLen int, starts []int, possible func(s []byte, i int) bool, f func(a, b int)) {
+	next := 0 // matches do not overlap
+	for _, i := range starts {
+		if i < next || possible != nil && !possible(s, i) {
+			continue
+		}
+		if m := re.FindIndex(s[i:min(i+maxLen+1, len(s))]); m != nil {
+			f(i, i+m[1])
+			next = i + m[1]
+		}
+	}
+}
+
+// findSignOffs calls f with the name each signOff match captures, as
+// FindAllSubmatchIndex over s would find them. A match starts at a line
+// whose first non-blank character may begin one of the sign-off words, so
+// the pattern runs anchored (reSignOffLine) at those lines only.
+func findSignOffs(s []byte, f func(a, b int)) {
+	if bytes.IndexByte(s, '\n') < 0 {
+		return // the pattern spans two lines
+	}
+	pos := 0
+	for ls := 0; ls < len(s); {
+		next := bytes.IndexByte(s[ls:], '\n')
+		if ls >= pos {
+			i := ls
+			for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+				i++
+			}
+			// Any non-ASCII byte too, for Unicode case folding ("ſ" is an
+			// "s", "K" a "k").
+			if i < len(s) && (strings.IndexByte(signOffFirst, s[i]|0x20) >= 0 || s[i] >= utf8.RuneSelf) {
+				if m := reSignOffLine.FindSubmatchIndex(s[ls:]); m != nil {
+					if m[3] > m[2] {
+						f(ls+m[2], ls+m[3])
+					}
+					pos = ls + m[1]
+				}
+			}
+		}
+		if next < 0 {
+			break
+		}
+		ls += next + 1
+	}
 }
 
 func isWordByte(c byte) bool {
@@ -220,9 +417,13 @@ func (b *builder) newScrubber(sd ScrubDomains) (*scrubber, error) {
 func (*scrubber) Bijective() bool { return false }
 
 func (s *scrubber) Append(dst, src []byte) ([]byte, error) {
-	fs := findPII(src, &s.on)
+	return s.replace(dst, src, findPII(src, &s.on)), nil
+}
+
+// replace appends src with the findings fs replaced.
+func (s *scrubber) replace(dst, src []byte, fs []finding) []byte {
 	if len(fs) == 0 {
-		return append(dst, src...), nil
+		return append(dst, src...)
 	}
 	prev := 0
 	for _, f := range fs {
@@ -238,7 +439,7 @@ func (s *scrubber) Append(dst, src []byte) ([]byte, error) {
 		dst = out
 		prev = f.end
 	}
-	return append(dst, src[prev:]...), nil
+	return append(dst, src[prev:]...)
 }
 
 // nameDict is the set of first and last names the scrub and the scanner
@@ -271,17 +472,37 @@ func isCapitalized(w []byte) bool {
 // findNames calls add for each name found in s.
 func findNames(s []byte, add func(a, b int)) {
 	type word struct{ a, b int }
-	var words []word
-	for i := 0; i < len(s); {
+	var wordBuf [64]word
+	words := wordBuf[:0]
+	// A name starts with an upper-case letter: none, no name.
+	upper := false
+	for _, c := range s {
+		if c >= 'A' && c <= 'Z' || c >= utf8.RuneSelf {
+			upper = true
+			break
+		}
+	}
+	if !upper {
+		return
+	}
+	letter := func(i int) (bool, int) {
+		if c := s[i]; c < utf8.RuneSelf {
+			c |= 0x20
+			return c >= 'a' && c <= 'z', 1
+		}
 		r, n := utf8.DecodeRune(s[i:])
-		if !unicode.IsLetter(r) {
+		return unicode.IsLetter(r), n
+	}
+	for i := 0; i < len(s); {
+		ok, n := letter(i)
+		if !ok {
 			i += n
 			continue
 		}
 		a := i
 		for i < len(s) {
-			r, n := utf8.DecodeRune(s[i:])
-			if !unicode.IsLetter(r) && !(r == '\'' || r == '-') {
+			ok, n := letter(i)
+			if !ok && s[i] != '\'' && s[i] != '-' {
 				break
 			}
 			i += n
@@ -289,7 +510,8 @@ func findNames(s []byte, add func(a, b int)) {
 		words = append(words, word{a, i})
 	}
 	d := nameSets()
-	var low []byte
+	var lowBuf [64]byte
+	low := lowBuf[:0]
 	in := func(w word, set map[string]bool) bool {
 		r, _ := utf8.DecodeRune(s[w.a:])
 		if !unicode.IsUpper(r) || w.b-w.a < 2 {
