@@ -136,7 +136,9 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	if err := yaml.Unmarshal([]byte(expanded), &root); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	cfg := &Config{path: name, base: filepath.Dir(name), root: &root}
+	// Sections left out keep their defaults: the decoder only overwrites
+	// the keys the file has.
+	cfg := &Config{path: name, base: filepath.Dir(name), root: &root, Compare: compare.DefaultConfig()}
 	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil {

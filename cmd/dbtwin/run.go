@@ -33,6 +33,7 @@ type env struct {
 
 func commands() []command {
 	return []command{
+		{"run", "verify a release against every tenant: clone, mask, migrate, replay, compare, report", runRun},
 		{"demo", "run the pipeline on built-in fixtures in an embedded sandbox", runDemo},
 		{"clone", "make a consistent copy of a database (or dump file) into a target", runClone},
 		{"mask", "find PII and mask workloads (mask scan|workload)", runMask},
