@@ -8,7 +8,7 @@ PKGS      ?= ./...
 TESTFLAGS ?= -p 2 -timeout 15m
 BENCH_SCALE ?= 10
 
-.PHONY: all build test test-short demo bench bench-go bench-clone bench-mask lint fmt fuzz clean
+.PHONY: all build test test-short demo bench bench-go bench-clone bench-mask bench-replay lint fmt fuzz clean
 
 all: build
 
@@ -24,7 +24,7 @@ demo: build
 	$(BIN) demo
 
 ## bench: micro benchmarks, then the clone comparison against pg_dump/pg_restore, then masking's cost
-bench: bench-go bench-clone bench-mask
+bench: bench-go bench-clone bench-mask bench-replay
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
@@ -37,6 +37,11 @@ bench-clone: build
 BENCH_MASK_SCALE ?= 3
 bench-mask:
 	$(GO) run ./internal/benchmask --scale $(BENCH_MASK_SCALE)
+
+## bench-replay: pgbench workloads replayed by dbtwin (results hashed) and by pgreplay, statements/s and the ratio
+bench-replay:
+	@command -v pgreplay >/dev/null || { echo "bench-replay needs pgreplay: apt-get install pgreplay"; exit 2; }
+	$(GO) run ./internal/benchreplay
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run make fmt'; exit 1; }

@@ -16,25 +16,71 @@ func runMask(ctx context.Context, e *env, args []string) error {
 	const desc = `Masking: find PII and rewrite it with keyed, deterministic transforms.
 
   scan      score every column of a database for PII and propose a rules file
+  apply     mask a dbtwin sandbox database in place (clones made by snapshot)
   workload  mask the literals and parameters of a captured workload with the
             same keys, so replayed lookups still find the masked rows
 
 The key comes from DBTWIN_MASK_KEY (never a flag or a file). Masking a clone
 while it streams is 'dbtwin clone --mask RULES'.`
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		newFlagSet("mask", "scan|workload [flags]", desc, e).Usage()
+		newFlagSet("mask", "scan|apply|workload [flags]", desc, e).Usage()
 		if len(args) == 0 {
-			return usagef(nil, "missing subcommand: scan or workload")
+			return usagef(nil, "missing subcommand: scan, apply or workload")
 		}
 		return nil
 	}
 	switch args[0] {
 	case "scan":
 		return maskScan(ctx, e, args[1:])
+	case "apply":
+		return maskApply(ctx, e, args[1:])
 	case "workload":
 		return maskWorkload(ctx, e, args[1:])
 	}
-	return usagef(nil, "unknown subcommand %q: want scan or workload", args[0])
+	return usagef(nil, "unknown subcommand %q: want scan, apply or workload", args[0])
+}
+
+func maskApply(ctx context.Context, e *env, args []string) error {
+	var c common
+	fs := newFlagSet("mask apply", "--target DSN --rules FILE",
+		`Mask a clone in place, for clones that could not be masked while they
+streamed (a restored dump, a volume snapshot). Only a dbtwin sandbox is
+accepted: a database in an embedded sandbox (sandbox up / run / demo) or one
+marked as a sandbox by a dbtwin backend; anything else is refused
+untouched. All masked tables are rewritten in one transaction (nothing is
+half-masked), keys are re-checked, then the tables are rewritten on disk so
+old row versions are gone. The key comes from DBTWIN_MASK_KEY.`, e)
+	target := fs.String("target", "", "connection string of the sandbox database to mask")
+	rules := fs.String("rules", "", "masking rules file")
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *target == "" || *rules == "" {
+		return usagef(fs, "--target and --rules are required")
+	}
+	log, err := c.logger(e)
+	if err != nil {
+		return usagef(fs, "%v", err)
+	}
+	key, err := harness.MaskKeyFromEnv()
+	if err != nil {
+		return err
+	}
+	rs, err := masking.LoadRules(*rules)
+	if err != nil {
+		return err
+	}
+	// The plan comes from the target's own catalog: it holds the copy.
+	plan, _, err := harness.LoadMaskPlan(ctx, *target, rs, key)
+	if err != nil {
+		return err
+	}
+	rep, err := masking.ApplyInPlace(ctx, *target, plan, masking.ApplyOptions{StateDir: c.stateDir, Logger: log})
+	if rep != nil {
+		rep.WriteText(e.stdout)
+	}
+	return err
 }
 
 func maskScan(ctx context.Context, e *env, args []string) error {

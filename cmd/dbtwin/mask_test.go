@@ -34,11 +34,11 @@ func TestMaskEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
 	var email string
 	if err := conn.QueryRow(ctx, "SELECT email FROM users ORDER BY id LIMIT 1").Scan(&email); err != nil {
 		t.Fatal(err)
 	}
+	conn.Close(ctx) // a template copy of the source comes later
 
 	// scan: proposes rules for the PII columns, never prints a value.
 	code, stdout, stderr := dbtwin(t, "mask", "scan", "--source", src)
@@ -92,6 +92,32 @@ func TestMaskEndToEnd(t *testing.T) {
 	}
 	if leaked != 0 {
 		t.Fatal("the masked clone still holds an original e-mail")
+	}
+
+	// mask apply: an unmasked copy in the sandbox is masked in place; the
+	// same database seen through a state directory that does not know the
+	// sandbox is refused untouched.
+	if err := c.CreateDatabaseFromTemplate(ctx, "snapshot", "tenant_acme"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = dbtwin(t, "mask", "apply", "--target", c.DSN("snapshot"), "--rules", rulesPath, "--state-dir", t.TempDir(), "--log-level", "warn")
+	if code != 2 || !strings.Contains(stderr, "not a dbtwin sandbox") {
+		t.Fatalf("mask apply outside a known sandbox: exit %d, stderr %q", code, stderr)
+	}
+	code, stdout, stderr = dbtwin(t, "mask", "apply", "--target", c.DSN("snapshot"), "--rules", rulesPath, "--log-level", "warn")
+	if code != 0 {
+		t.Fatalf("mask apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	sconn, err := pgx.Connect(ctx, c.DSN("snapshot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sconn.Close(ctx)
+	if err := sconn.QueryRow(ctx, "SELECT count(*) FROM users WHERE email = $1", email).Scan(&leaked); err != nil {
+		t.Fatal(err)
+	}
+	if leaked != 0 {
+		t.Fatal("mask apply left an original e-mail in place")
 	}
 
 	// mask workload: the captured lookup by the real e-mail finds the row.
