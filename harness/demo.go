@@ -2,17 +2,22 @@ package harness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dbtwin/dbtwin/clone"
 	"github.com/dbtwin/dbtwin/clone/local"
+	"github.com/dbtwin/dbtwin/compare"
 	"github.com/dbtwin/dbtwin/fixtures"
-	"github.com/dbtwin/dbtwin/internal/termtable"
-	"github.com/jackc/pgx/v5"
+	"github.com/dbtwin/dbtwin/internal/atomicfile"
+	"github.com/dbtwin/dbtwin/replay"
 )
 
 // DemoConfig says how big a demo to run and where.
@@ -21,239 +26,242 @@ type DemoConfig struct {
 	Tenants int
 	Scale   float64
 	Seed    int64
-	// Jobs is the number of parallel copy workers per clone.
-	Jobs int
-	// Keep leaves the sandbox running at the end (for a look with psql).
+	// Releases are the fixture migration sets to verify, in order
+	// (fixtures.MigrationsSafe, fixtures.MigrationsBreaking); default both.
+	Releases []string
+	// AppSessions and AppActions size the captured workload.
+	AppSessions, AppActions int
+	// Jobs is the number of parallel copy workers per clone; Parallel how
+	// many tenants run at once.
+	Jobs, Parallel int
+	// ReportDir receives one report directory per release.
+	ReportDir string
+	// Keep leaves the demo's source cluster (the stand-in for the
+	// customers' servers) running at the end.
 	Keep bool
-	// Local configures the embedded sandbox (binaries, state directory).
+	// Local configures the embedded clusters (binaries, state directory).
 	Local local.Config
 	// Logger receives progress lines; nil discards them.
 	Logger *slog.Logger
-	// Progress, if set, is given to every clone (progress bars).
-	Progress clone.Progress
+	// Terminal receives each run's terminal report; nil: none.
+	Terminal io.Writer
+	// Progress and ReplayProgress, if set, draw progress (see RunOptions).
+	Progress       clone.Progress
+	ReplayProgress func(label string) Counter
+	// Version is the dbtwin version for the reports.
+	Version string
 }
 
-// DemoReport is what the demo did, per tenant.
+// DemoReport is what the demo did.
 type DemoReport struct {
-	// Sandbox is the name of the embedded cluster it ran in.
-	Sandbox string
-	// SandboxDSN is how to reach it (only when Keep was set).
-	SandboxDSN string
-	// PostgresVersion is the sandbox's PostgreSQL major version.
+	// Sources is the cluster that played the customers' servers.
+	Sources string
+	// SourcesDSN is how to reach it (only when Keep was set).
+	SourcesDSN string
+	// PostgresVersion is its PostgreSQL major version.
 	PostgresVersion int
-	// Generate is how long generating every tenant took.
-	Generate time.Duration
-	// Tenants has one entry per tenant, in plan order.
-	Tenants []DemoTenant
+	// Generate and Capture are how long generating the tenants and
+	// capturing the application's workload took; Statements how many
+	// statements were captured.
+	Generate, Capture time.Duration
+	Statements        int64
+	// Runs has one verification run per release.
+	Runs []DemoRun
 }
 
-// DemoTenant is one tenant's clone and fan-out.
-type DemoTenant struct {
-	Name     string
-	Shape    string
-	Source   string // the generated database
-	Golden   string // the clone
-	Tables   int
-	Rows     int64
-	Bytes    int64 // size of the golden clone on disk
-	Copied   int64 // COPY stream bytes the clone moved
-	Clone    time.Duration
-	FanOut   time.Duration // baseline + candidate + control, by template copy
-	Copies   []string      // the fan-out databases
-	Verified bool          // every table's row count matches the source
+// DemoRun is one release verified against every tenant.
+type DemoRun struct {
+	Release   string
+	ReportDir string
+	Report    *compare.Report
+	Duration  time.Duration
+	// Expected says whether the verdict is the one this release should
+	// get: the safe release passes, the breaking one is caught.
+	Expected bool
 }
 
-// Demo runs the demo pipeline: start an embedded sandbox, generate the
-// fixture tenants, clone each one into a golden copy, fan each golden copy
-// out into baseline, candidate and control by template copy, and check the
-// clone's row counts against the source. The sandbox is torn down at the end
-// (also on error or cancellation) unless cfg.Keep.
+// Demo runs dbtwin's whole pipeline on generated fixtures. One embedded
+// cluster plays the customers' production servers: the fixture tenants are
+// generated into it, and the fixture application (fixtures.SimulateApp) runs
+// against a copy of the first tenant through the capture proxy, which
+// records the workload. Then, for each release (the safe and the breaking
+// migration sets), Run verifies it against every tenant exactly as
+// `dbtwin run` would from a dbtwin.yaml — its own sandbox, a masked clone
+// per tenant (with the demo's public key), fan-out, migrations, replay on
+// baseline, candidate and control, comparison and reports.
+//
+// The demo checks itself: the safe release must pass and the breaking one
+// must be caught; otherwise it returns an error. Everything it started is
+// torn down at the end, also on error or cancellation (the source cluster
+// stays up with Keep).
 func Demo(ctx context.Context, cfg DemoConfig) (_ *DemoReport, err error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if len(cfg.Releases) == 0 {
+		cfg.Releases = []string{fixtures.MigrationsSafe, fixtures.MigrationsBreaking}
+	}
+	if cfg.ReportDir == "" {
+		cfg.ReportDir = "dbtwin-demo-report"
+	}
 	fcfg := fixtures.Config{Tenants: cfg.Tenants, Scale: cfg.Scale, Seed: cfg.Seed, Logger: log}
 	if err := fcfg.Validate(); err != nil {
 		return nil, err
 	}
+	for _, r := range cfg.Releases {
+		if _, err := fixtures.Migrations(r); err != nil {
+			return nil, err
+		}
+	}
+	work, err := os.MkdirTemp("", "dbtwin-demo-")
+	if err != nil {
+		return nil, fmt.Errorf("create demo scratch directory: %w", err)
+	}
+	defer os.RemoveAll(work)
+
 	lcfg := cfg.Local
 	lcfg.Logger = log
 	lcfg.Keep = cfg.Keep
-	sb, err := local.Start(ctx, lcfg)
+	src, err := local.Start(ctx, lcfg)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if !cfg.Keep || err != nil {
-			if cerr := sb.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
+			if cerr := src.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
 				err = cerr
 			}
 		}
 	}()
-	rep := &DemoReport{Sandbox: sb.Name(), PostgresVersion: sb.Major()}
+	rep := &DemoReport{Sources: src.Name(), PostgresVersion: src.Major()}
 	if cfg.Keep {
-		rep.SandboxDSN = sb.DSN("postgres")
+		rep.SourcesDSN = src.DSN("postgres")
 	}
 
+	log.Info("demo: generating the fixture tenants", "tenants", cfg.Tenants, "scale", cfg.Scale)
 	start := time.Now()
-	sums, err := fixtures.Generate(ctx, sb.DSN("postgres"), fcfg)
+	sums, err := fixtures.Generate(ctx, src.DSN("postgres"), fcfg)
 	if err != nil {
 		return nil, fmt.Errorf("generate fixtures: %w", err)
 	}
 	rep.Generate = time.Since(start)
 
-	for _, s := range sums {
-		t := DemoTenant{Name: s.Tenant.Name, Shape: s.Tenant.Shape, Source: s.Tenant.Database, Golden: s.Tenant.Name + "_golden"}
-		log.Info("cloning tenant", "tenant", t.Name, "from", t.Source, "to", t.Golden)
+	log.Info("demo: capturing the application's workload through the proxy")
+	start = time.Now()
+	workload := filepath.Join(work, "workload.jsonl")
+	if rep.Statements, err = captureDemoWorkload(ctx, src, sums[0].Tenant.Database, workload, cfg); err != nil {
+		return nil, fmt.Errorf("capture the demo workload: %w", err)
+	}
+	rep.Capture = time.Since(start)
+
+	rules := filepath.Join(work, "masking.yaml")
+	if err := os.WriteFile(rules, fixtures.MaskingRules(), 0o644); err != nil {
+		return nil, err
+	}
+	for _, release := range cfg.Releases {
+		dir, err := fixtures.WriteMigrations(work, release)
+		if err != nil {
+			return nil, err
+		}
+		var y strings.Builder
+		fmt.Fprintf(&y, "# dbtwin demo: release %q against every fixture tenant\nversion: 1\ntenants:\n", release)
+		for _, s := range sums {
+			fmt.Fprintf(&y, "  - name: %s\n    source: %q\n", s.Tenant.Name, src.DSN(s.Tenant.Database))
+		}
+		fmt.Fprintf(&y, "masking:\n  rules: %q\nmigrations:\n  dir: %q\nworkload:\n  file: %q\n", rules, dir, workload)
+		// Two replays of one workload on a shared 2-core CI box differ in
+		// timing by more than 2x now and then; the demo judges latency on
+		// p50 over a few executions so it shows detection, not jitter.
+		y.WriteString("compare:\n  latency:\n    gate: p50\n    min_samples: 3\n")
+		cfgPath := filepath.Join(work, "dbtwin-"+release+".yaml")
+		if err := os.WriteFile(cfgPath, []byte(y.String()), 0o644); err != nil {
+			return nil, err
+		}
+		rc, err := LoadConfig(cfgPath)
+		if err != nil {
+			return nil, fmt.Errorf("demo config: %w", err)
+		}
+		run := DemoRun{Release: release, ReportDir: filepath.Join(cfg.ReportDir, release)}
+		log.Info("demo: verifying a release", "release", release, "tenants", len(sums))
 		start := time.Now()
-		res, err := clone.Clone(ctx, sb.DSN(t.Source), sb.DSN(t.Golden), clone.Options{
-			Jobs: cfg.Jobs, BinDir: sb.BinDir(), Logger: log, Progress: cfg.Progress,
+		run.Report, err = Run(ctx, rc, RunOptions{
+			Parallel: cfg.Parallel, Jobs: cfg.Jobs, StateDir: cfg.Local.StateDir, ReportDir: run.ReportDir,
+			Terminal: cfg.Terminal, Logger: log, Progress: cfg.Progress, ReplayProgress: cfg.ReplayProgress,
+			Version: cfg.Version, MaskKey: []byte(DemoMaskKey),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("clone tenant %s: %w", t.Name, err)
+			return rep, fmt.Errorf("verify release %q: %w", release, err)
 		}
-		t.Clone = time.Since(start)
-		t.Tables, t.Rows, t.Copied = len(res.Tables), res.Rows, res.Bytes
-
-		start = time.Now()
-		for _, role := range []string{"baseline", "candidate", "control"} {
-			db := t.Name + "_" + role
-			if err := sb.CreateDatabaseFromTemplate(ctx, db, t.Golden); err != nil {
-				return nil, fmt.Errorf("fan out tenant %s: %w", t.Name, err)
-			}
-			t.Copies = append(t.Copies, db)
+		run.Duration = time.Since(start)
+		caught := run.Report.Verdict.Regressions
+		run.Expected = caught == (release == fixtures.MigrationsBreaking)
+		rep.Runs = append(rep.Runs, run)
+	}
+	for _, r := range rep.Runs {
+		if !r.Expected {
+			return rep, fmt.Errorf("the %s release got the wrong verdict (%s): see %s", r.Release, r.Report.Verdict.Headline, r.ReportDir)
 		}
-		t.FanOut = time.Since(start)
-
-		if t.Bytes, err = databaseSize(ctx, sb.DSN(t.Golden)); err != nil {
-			return nil, err
-		}
-		want, err := RowCounts(ctx, sb.DSN(t.Source))
-		if err != nil {
-			return nil, err
-		}
-		got, err := RowCounts(ctx, sb.DSN(t.Golden))
-		if err != nil {
-			return nil, err
-		}
-		if diff := DiffCounts(want, got); diff != "" {
-			return nil, fmt.Errorf("clone of tenant %s differs from its source: %s", t.Name, diff)
-		}
-		t.Verified = true
-		rep.Tenants = append(rep.Tenants, t)
 	}
 	return rep, nil
 }
 
-// WriteText renders the report as a terminal table and a few lines.
+// captureDemoWorkload runs the fixture application against a copy of the
+// tenant db through the capture proxy and writes the workload to path. The
+// copy keeps the tenant itself in its pre-workload state, as a clone taken
+// before the capture window would be.
+func captureDemoWorkload(ctx context.Context, src *local.Cluster, db, path string, cfg DemoConfig) (int64, error) {
+	live := db + "_live"
+	if err := src.CreateDatabaseFromTemplate(ctx, live, db); err != nil {
+		return 0, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("listen for the capture proxy: %w", err)
+	}
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		ln.Close()
+		return 0, err
+	}
+	defer f.Abort()
+	p := &replay.Proxy{Upstream: src.DSN(live), Out: f}
+	pctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(pctx, ln) }()
+	addr := ln.Addr().(*net.TCPAddr)
+	appDSN := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable", addr.Port, local.Superuser, live)
+	appErr := fixtures.SimulateApp(ctx, appDSN, fixtures.AppConfig{Sessions: cfg.AppSessions, Actions: cfg.AppActions, Seed: cfg.Seed})
+	stop()
+	serveErr := <-served
+	if serveErr != nil && !errors.Is(serveErr, context.Canceled) {
+		return 0, serveErr
+	}
+	if appErr != nil {
+		return 0, appErr
+	}
+	if err := f.Commit(); err != nil {
+		return 0, err
+	}
+	return p.Stats().Statements, src.DropDatabase(ctx, live)
+}
+
+// WriteText renders what the demo did, after the runs' own reports.
 func (r *DemoReport) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "dbtwin demo in sandbox %s (PostgreSQL %d); fixtures generated in %s\n\n", r.Sandbox, r.PostgresVersion, r.Generate.Round(time.Millisecond))
-	t := termtable.New(w, "TENANT", "SHAPE", "TABLES", "ROWS", "SIZE", "CLONE", "COPY MiB/S", "FAN-OUT (3 COPIES)", "CHECK")
-	var rows, bytes int64
-	var cloneTime time.Duration
-	for _, x := range r.Tenants {
-		rows += x.Rows
-		bytes += x.Bytes
-		cloneTime += x.Clone
-		check := "row counts match"
-		if !x.Verified {
-			check = "NOT VERIFIED"
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ndbtwin demo: fixtures generated in %s on %s (PostgreSQL %d); %d statements of the fixture app captured through the proxy in %s\n",
+		r.Generate.Round(time.Millisecond), r.Sources, r.PostgresVersion, r.Statements, r.Capture.Round(time.Millisecond))
+	for _, run := range r.Runs {
+		mark := "as expected"
+		if !run.Expected {
+			mark = "NOT AS EXPECTED"
 		}
-		if err := t.Append(x.Name, x.Shape, fmt.Sprint(x.Tables), fmt.Sprint(x.Rows), mib(x.Bytes),
-			x.Clone.Round(time.Millisecond).String(), fmt.Sprintf("%.0f", float64(x.Copied)/(1<<20)/x.Clone.Seconds()),
-			x.FanOut.Round(time.Millisecond).String(), check); err != nil {
-			return err
-		}
+		fmt.Fprintf(&b, "  release %-9s %s — %s (%s); reports in %s\n", run.Release+":", run.Report.Verdict.Headline, mark,
+			run.Duration.Round(time.Millisecond), run.ReportDir)
 	}
-	if err := t.Render(); err != nil {
-		return err
+	if r.SourcesDSN != "" {
+		fmt.Fprintf(&b, "the source cluster is still up: psql %q (remove it with: dbtwin sandbox down %s)\n", r.SourcesDSN, r.Sources)
 	}
-	fmt.Fprintf(w, "\ncloned %d tenants: %d rows, %s in %s\n", len(r.Tenants), rows, mib(bytes), cloneTime.Round(time.Millisecond))
-	fmt.Fprintln(w, "each golden clone was fanned out into baseline, candidate and control by template copy.")
-	fmt.Fprintln(w, "next stages (masking, migrations, replay, comparison, reports) join this demo as they land.")
-	if r.SandboxDSN != "" {
-		fmt.Fprintf(w, "\nthe sandbox is still up: psql %q\nremove it with: dbtwin sandbox down %s\n", r.SandboxDSN, r.Sandbox)
-	}
-	return nil
-}
-
-func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
-
-func databaseSize(ctx context.Context, dsn string) (int64, error) {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return 0, fmt.Errorf("measure database size: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var n int64
-	if err := conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&n); err != nil {
-		return 0, fmt.Errorf("measure database size: %w", err)
-	}
-	return n, nil
-}
-
-// RowCounts returns the exact row count of every ordinary table and leaf
-// partition in the database, keyed by schema-qualified name. It reads in a
-// READ ONLY transaction, so it is safe on a source.
-func RowCounts(ctx context.Context, dsn string) (map[string]int64, error) {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return nil, fmt.Errorf("count rows: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-	if err != nil {
-		return nil, fmt.Errorf("count rows: %w", err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	rows, err := tx.Query(ctx, `SELECT n.nspname, c.relname FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace
-		WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-		  AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2`)
-	if err != nil {
-		return nil, fmt.Errorf("count rows: list tables: %w", err)
-	}
-	var names []pgx.Identifier
-	for rows.Next() {
-		var s, t string
-		if err := rows.Scan(&s, &t); err != nil {
-			return nil, err
-		}
-		names = append(names, pgx.Identifier{s, t})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count rows: list tables: %w", err)
-	}
-	out := make(map[string]int64, len(names))
-	for _, id := range names {
-		var n int64
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+id.Sanitize()).Scan(&n); err != nil {
-			return nil, fmt.Errorf("count rows of %s: %w", id.Sanitize(), err)
-		}
-		out[id[0]+"."+id[1]] = n
-	}
-	return out, nil
-}
-
-// DiffCounts describes how two RowCounts results differ, or returns "".
-func DiffCounts(want, got map[string]int64) string {
-	var diffs []string
-	for t, n := range want {
-		if g, ok := got[t]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s missing", t))
-		} else if g != n {
-			diffs = append(diffs, fmt.Sprintf("%s has %d rows, want %d", t, g, n))
-		}
-	}
-	for t := range got {
-		if _, ok := want[t]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s unexpected", t))
-		}
-	}
-	if len(diffs) == 0 {
-		return ""
-	}
-	sort.Strings(diffs)
-	return fmt.Sprint(diffs)
+	_, err := io.WriteString(w, b.String())
+	return err
 }

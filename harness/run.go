@@ -63,6 +63,9 @@ type RunOptions struct {
 	Version string
 	// RunID labels the sandbox (default random).
 	RunID string
+	// MaskKey is the masking key; nil reads DBTWIN_MASK_KEY (the CLI never
+	// sets it: only the demo, with its public demo key, does).
+	MaskKey []byte
 }
 
 // Counter follows one replay's progress: Update now and then with the
@@ -271,8 +274,10 @@ func newRunner(cfg *Config, opts RunOptions) (*runner, error) {
 		if r.rules, err = masking.LoadRules(cfg.Masking.Rules); err != nil {
 			return nil, err
 		}
-		if r.maskKey, err = MaskKeyFromEnv(); err != nil {
-			return nil, err
+		if r.maskKey = opts.MaskKey; r.maskKey == nil {
+			if r.maskKey, err = MaskKeyFromEnv(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return r, nil

@@ -5,25 +5,38 @@ import (
 	"runtime"
 
 	"github.com/dbtwin/dbtwin/clone/local"
+	"github.com/dbtwin/dbtwin/fixtures"
 	"github.com/dbtwin/dbtwin/harness"
 	"github.com/dbtwin/dbtwin/internal/progress"
 )
 
 func runDemo(ctx context.Context, e *env, args []string) error {
 	var c common
-	fs := newFlagSet("demo", "[--tenants N] [--scale S] [--keep]",
-		`Run dbtwin's pipeline on the built-in fixtures in an embedded sandbox:
-generate the fixture tenants (one large, one tiny, one with unusual data),
-clone each one with the parallel logical copier, fan every clone out into
-baseline, candidate and control by template copy, check the clones' row
-counts against their sources, and print what was cloned and how fast.
-Nothing outside the sandbox is touched; it is removed at the end.`, e)
-	cfg := harness.DemoConfig{Tenants: 3, Scale: 0.05, Seed: 1}
+	fs := newFlagSet("demo", "[--tenants N] [--scale S] [--release safe,breaking] [--report-dir DIR] [--keep]",
+		`Run dbtwin's whole pipeline on built-in fixtures, in embedded sandboxes.
+
+One embedded cluster plays the customers' production servers: the fixture
+tenants are generated into it (one large, one tiny, one with unusual data),
+and the fixture application runs against a copy through the capture proxy,
+which records the workload. Then each release — a safe, expand-only
+migration set and a breaking one — is verified against every tenant exactly
+as 'dbtwin run' does: masked clone (with the demo's public key), audit,
+fan-out into baseline/candidate/control, migrations with lock metrics and
+lint, replay on all three, comparison, reports.
+
+The demo checks itself: the safe release must pass and the breaking one be
+caught. Nothing outside the sandboxes is touched; they are removed at the
+end (the source cluster stays up with --keep).`, e)
+	cfg := harness.DemoConfig{Tenants: 3, Scale: 0.02, Seed: 1, AppSessions: 4, AppActions: 60, Parallel: 1}
 	fs.IntVar(&cfg.Tenants, "tenants", cfg.Tenants, "number of fixture tenants")
 	fs.Float64Var(&cfg.Scale, "scale", cfg.Scale, "fixture size: 1 ≈ 100 MB per tenant")
-	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "fixture seed")
+	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "fixture and workload seed")
+	fs.StringSliceVar(&cfg.Releases, "release", []string{fixtures.MigrationsSafe, fixtures.MigrationsBreaking}, "fixture releases to verify: safe, breaking")
+	fs.IntVar(&cfg.AppActions, "actions", cfg.AppActions, "user actions per application session in the captured workload")
 	fs.IntVar(&cfg.Jobs, "jobs", runtime.NumCPU(), "parallel copy workers per clone")
-	fs.BoolVar(&cfg.Keep, "keep", false, "leave the sandbox running afterwards and print how to connect")
+	fs.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "tenants verified at once")
+	fs.StringVar(&cfg.ReportDir, "report-dir", "dbtwin-demo-report", "where each release's reports go")
+	fs.BoolVar(&cfg.Keep, "keep", false, "leave the source cluster running afterwards and print how to connect")
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -35,17 +48,23 @@ Nothing outside the sandbox is touched; it is removed at the end.`, e)
 	if err != nil {
 		return usagef(fs, "%v", err)
 	}
+	defer prog.Close()
 	cfg.Logger = log
 	cfg.Local = local.Config{BinDir: c.pgBinDir, StateDir: c.stateDir}
-	if progress.IsTerminal(e.stderr) {
-		// Bars on a terminal; elsewhere one log line per tenant is enough
-		// (dbtwin clone logs every table, the demo does not need to).
+	cfg.Terminal = e.stdout
+	cfg.Version = version()
+	if progress.IsTerminal(e.stderr) && cfg.Parallel <= 1 {
 		cfg.Progress = prog
+		cfg.ReplayProgress = func(label string) harness.Counter {
+			return progress.NewCounter(e.stderr, true, log, label)
+		}
 	}
 	rep, err := harness.Demo(ctx, cfg)
 	prog.Close()
-	if err != nil {
-		return err
+	if rep != nil {
+		if werr := rep.WriteText(e.stdout); werr != nil && err == nil {
+			err = werr
+		}
 	}
-	return rep.WriteText(e.stdout)
+	return err
 }

@@ -217,23 +217,32 @@ func databases(t *testing.T, ctx context.Context, dsn, like string) string {
 	return s
 }
 
-// TestDemo runs `dbtwin demo` at a tiny scale: every tenant is generated,
-// cloned, fanned out and verified, and the sandbox is gone afterwards.
+// TestDemo runs `dbtwin demo` at a tiny scale: the whole pipeline runs for
+// both fixture releases, the demo's self-check passes (the safe release is
+// clean, the breaking one caught), the reports exist and no sandbox is left.
 func TestDemo(t *testing.T) {
 	stateDir := filepath.Join(local.DefaultStateDir(), "demotest")
 	os.RemoveAll(stateDir)
 	t.Cleanup(func() { os.RemoveAll(stateDir) })
-	code, stdout, stderr := dbtwin(t, "demo", "--scale", "0.002", "--tenants", "3", "--state-dir", stateDir, "--log-level", "warn")
+	reportDir := t.TempDir()
+	code, stdout, stderr := dbtwin(t, "demo", "--scale", "0.003", "--tenants", "3", "--actions", "30",
+		"--state-dir", stateDir, "--report-dir", reportDir, "--log-level", "warn")
 	if code != 0 {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"acme", "globex", "initech", "large", "tiny", "unusual"} {
+	for _, want := range []string{"acme", "globex", "initech", "statements of the fixture app captured",
+		"release safe:     no regressions — as expected", "— as expected"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, stdout)
 		}
 	}
-	if n := strings.Count(stdout, "row counts match"); n != 3 {
-		t.Errorf("demo verified %d tenants, want 3:\n%s", n, stdout)
+	if !strings.Contains(stdout, "release breaking:") || strings.Contains(stdout, "NOT AS EXPECTED") {
+		t.Errorf("the breaking release was not caught:\n%s", stdout)
+	}
+	for _, f := range []string{"safe/report.html", "breaking/report.md", "breaking/junit.xml", "breaking/acme/results-candidate.jsonl"} {
+		if _, err := os.Stat(filepath.Join(reportDir, f)); err != nil {
+			t.Errorf("demo report %s: %v", f, err)
+		}
 	}
 	recs, err := local.List(stateDir)
 	if err != nil || len(recs) != 0 {

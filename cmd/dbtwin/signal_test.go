@@ -24,7 +24,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestSignalTearsDown interrupts `dbtwin demo` in the middle of cloning,
+// TestSignalTearsDown interrupts `dbtwin demo` in the middle of cloning
+// (the demo's source cluster and the run's sandbox are both up then),
 // with SIGINT (Ctrl-C) and with SIGTERM (a CI runner cancelling a job), and
 // checks that the process exits with code 2 and leaves no sandbox, no
 // server process and no files behind.
@@ -35,7 +36,7 @@ func TestSignalTearsDown(t *testing.T) {
 			os.RemoveAll(stateDir)
 			t.Cleanup(func() { os.RemoveAll(stateDir) })
 
-			cmd := exec.Command(os.Args[0], "demo", "--scale", "0.1", "--tenants", "2", "--state-dir", stateDir)
+			cmd := exec.Command(os.Args[0], "demo", "--scale", "0.1", "--tenants", "2", "--state-dir", stateDir, "--report-dir", t.TempDir())
 			cmd.Env = append(os.Environ(), "DBTWIN_TEST_MAIN=1")
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
@@ -50,7 +51,7 @@ func TestSignalTearsDown(t *testing.T) {
 			cloning := false
 			for sc.Scan() {
 				seen = append(seen, sc.Text())
-				if strings.Contains(sc.Text(), "cloning tenant") {
+				if strings.Contains(sc.Text(), `msg="stage started"`) && strings.Contains(sc.Text(), "stage=clone") {
 					cloning = true
 					break
 				}
@@ -61,12 +62,16 @@ func TestSignalTearsDown(t *testing.T) {
 				t.Fatalf("demo never started cloning; stderr:\n%s", strings.Join(seen, "\n"))
 			}
 			recs, err := local.List(stateDir)
-			if err != nil || len(recs) != 1 {
-				t.Fatalf("want 1 running sandbox before the signal, got %d (%v)", len(recs), err)
+			if err != nil || len(recs) != 2 {
+				t.Fatalf("want 2 running sandboxes before the signal (the sources and the run's), got %d (%v)", len(recs), err)
 			}
-			serverPID, running := recs[0].ServerPID()
-			if !running {
-				t.Fatal("sandbox server is not running before the signal")
+			var serverPIDs []int
+			for _, r := range recs {
+				pid, running := r.ServerPID()
+				if !running {
+					t.Fatalf("sandbox %s is not running before the signal", r.Name)
+				}
+				serverPIDs = append(serverPIDs, pid)
 			}
 
 			time.Sleep(50 * time.Millisecond) // into the copy
@@ -90,14 +95,16 @@ func TestSignalTearsDown(t *testing.T) {
 			if !strings.Contains(tail, "interrupted") {
 				t.Errorf("stderr does not say the run was interrupted:\n%s", tail)
 			}
-			if recs, _ := local.List(stateDir); len(recs) != 0 {
-				t.Errorf("%d sandbox(es) left registered after %s", len(recs), sig)
+			if left, _ := local.List(stateDir); len(left) != 0 {
+				t.Errorf("%d sandbox(es) left registered after %s", len(left), sig)
 			}
-			if _, err := os.Stat(recs[0].Dir); !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("sandbox directory %s left behind after %s", recs[0].Dir, sig)
-			}
-			if syscall.Kill(serverPID, 0) == nil {
-				t.Errorf("server pid %d still runs after %s", serverPID, sig)
+			for i, r := range recs {
+				if _, err := os.Stat(r.Dir); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("sandbox directory %s left behind after %s", r.Dir, sig)
+				}
+				if syscall.Kill(serverPIDs[i], 0) == nil {
+					t.Errorf("server pid %d still runs after %s", serverPIDs[i], sig)
+				}
 			}
 		})
 	}

@@ -23,6 +23,15 @@
 // of replay at pgreplay's 10,000–20,000 statements/s on a 2-core machine.
 // Run it with `go run ./internal/benchreplay` (needs pgbench next to the
 // server binaries and Debian's pgreplay: apt-get install pgreplay).
+//
+// With --rss-statements N it measures memory instead: it captures a csvlog
+// of at least N statements (pgbench select-only, 4 clients, log_statement=
+// all; no pgreplay involved), replays it with dbtwin alone (each --modes
+// mode, in a child process reading the csvlog and writing every result,
+// hashed, to a results file), and prints the child's peak RSS: the
+// kernel's ru_maxrss of the child, and the VmHWM the child read from
+// /proc/self/status just before it exited (the same high-water mark, seen
+// from inside). The target is under 256 MB for a 1-million-statement log.
 package main
 
 import (
@@ -61,6 +70,7 @@ type config struct {
 	cpuProfile string
 	repeat     int
 	gomaxprocs int
+	rssStmts   int
 }
 
 func main() {
@@ -76,6 +86,7 @@ func main() {
 	flag.IntVar(&cfg.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of the dbtwin replay process (0: Go's default)")
 	flag.IntVar(&cfg.repeat, "repeat", 1, "rounds of replays (best and median are reported)")
 	flag.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of each dbtwin replay to this file prefix")
+	flag.IntVar(&cfg.rssStmts, "rss-statements", 0, "measure dbtwin's peak RSS replaying a csvlog of at least this many statements (pgbench select-only) instead of comparing with pgreplay; 0: off")
 	child := flag.String("child", "", "internal: replay one workload in this process: csv|database|target DSN|mode")
 	flag.Parse()
 	if *child != "" {
@@ -90,7 +101,12 @@ func main() {
 		cfg.modes = append(cfg.modes, replay.Mode(m))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, cfg, os.Stdout)
+	var err error
+	if cfg.rssStmts > 0 {
+		err = runRSS(ctx, cfg, os.Stdout)
+	} else {
+		err = run(ctx, cfg, os.Stdout)
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchreplay:", err)
@@ -104,6 +120,7 @@ type row struct {
 	wall           time.Duration // best of the rounds
 	median         time.Duration // median of the rounds
 	peakRSS        int64         // KiB, the largest of the rounds
+	vmHWM          int64         // KiB, VmHWM the dbtwin child reported for itself
 	cpu            time.Duration // user+system CPU time of the replaying process (median round)
 	note           string
 }
@@ -367,13 +384,14 @@ func replayDbtwin(ctx context.Context, cfg config, csv, db, target string, mode 
 		rss = ru.Maxrss
 	}
 	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	return row{tool: "dbtwin " + string(mode), statements: res.Statements, wall: res.Wall, peakRSS: rss, cpu: cpu, note: res.Note}, nil
+	return row{tool: "dbtwin " + string(mode), statements: res.Statements, wall: res.Wall, peakRSS: rss, vmHWM: res.VmHWM, cpu: cpu, note: res.Note}, nil
 }
 
 type childResult struct {
 	Statements int64         `json:"statements"`
 	Wall       time.Duration `json:"wall"`
 	Note       string        `json:"note"`
+	VmHWM      int64         `json:"vmhwm_kib"` // the child's /proc/self/status VmHWM at the end, KiB
 }
 
 // runChild replays one workload and prints a childResult.
@@ -422,7 +440,109 @@ func runChild(ctx context.Context, spec, cpuProfile string) error {
 	fi, _ := resultsFile.Stat()
 	note := fmt.Sprintf("%d ok, %d errors, %d lock waits, results file %.0f MB, reader: %d warnings",
 		st.OK, st.Errors, st.LockWaits, float64(fi.Size())/1e6, src.Stats().WarningCount)
-	return json.NewEncoder(os.Stdout).Encode(childResult{Statements: st.Statements, Wall: wall, Note: note})
+	return json.NewEncoder(os.Stdout).Encode(childResult{Statements: st.Statements, Wall: wall, Note: note, VmHWM: selfVmHWM()})
+}
+
+// selfVmHWM is this process's peak resident set size so far (VmHWM in
+// /proc/self/status), in KiB; 0 where there is no /proc.
+func selfVmHWM() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// runRSS captures a csvlog of at least cfg.rssStmts statements (pgbench
+// select-only, 4 clients) and replays it with dbtwin in each mode, in a
+// child process, printing the child's peak RSS.
+func runRSS(ctx context.Context, cfg config, out io.Writer) error {
+	c, err := local.Start(ctx, local.Config{Settings: map[string]string{
+		"logging_collector":  "on",
+		"log_destination":    "csvlog",
+		"log_directory":      "log",
+		"log_filename":       "bench-%Y%m%d-%H%M%S.log",
+		"log_rotation_size":  "0",
+		"log_rotation_age":   "0",
+		"log_connections":    "on",
+		"log_disconnections": "on",
+		"log_min_messages":   "error",
+		"lc_messages":        "C",
+	}})
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	pgbench := filepath.Join(c.BinDir(), "pgbench")
+	sock, err := pgconn.ParseConfig(c.DSN("postgres"))
+	if err != nil {
+		return err
+	}
+	conn := []string{"-h", sock.Host, "-p", strconv.Itoa(int(sock.Port)), "-U", local.Superuser}
+	fmt.Fprintf(out, "benchreplay: peak RSS for a %d-statement log; PostgreSQL %d sandbox %s\n", cfg.rssStmts, c.Major(), c.Name())
+	if err := c.CreateDatabase(ctx, "base"); err != nil {
+		return err
+	}
+	if err := runCmd(ctx, nil, pgbench, append(conn, "-i", "-q", "-s", "1", "base")...); err != nil {
+		return err
+	}
+	const db = "cap_rss"
+	if err := c.CreateDatabaseFromTemplate(ctx, db, "base"); err != nil {
+		return err
+	}
+	if err := execSQL(ctx, c.DSN("postgres"), fmt.Sprintf("ALTER DATABASE %s SET log_statement = 'all'", db)); err != nil {
+		return err
+	}
+	perClient := (cfg.rssStmts + 3) / 4
+	args := []string{"-n", "-S", "-c", "4", "-j", "2", "-t", strconv.Itoa(perClient)}
+	fmt.Fprintf(out, "capturing: pgbench %s\n", strings.Join(args, " "))
+	start := time.Now()
+	files, err := captureLogs(ctx, c, filepath.Join(c.Record().DataDir(), "log"), func() error {
+		return runCmd(ctx, nil, pgbench, append(conn, append(args, db)...)...)
+	})
+	if err != nil {
+		return err
+	}
+	csv := pick(files, ".csv")
+	if csv == "" {
+		return fmt.Errorf("capture: no .csv among %v", files)
+	}
+	fi, err := os.Stat(csv)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "captured in %s: %s, %.0f MB\n", time.Since(start).Round(time.Millisecond), csv, float64(fi.Size())/1e6)
+
+	for _, mode := range cfg.modes {
+		target := "rss_" + string(mode)
+		if err := c.CreateDatabaseFromTemplate(ctx, target, "base"); err != nil {
+			return err
+		}
+		r, err := replayDbtwin(ctx, cfg, csv, db, c.DSN(target), mode)
+		if err != nil {
+			return err
+		}
+		verdict := "under"
+		if max(r.peakRSS, r.vmHWM) >= 256*1024 {
+			verdict = "NOT under"
+		}
+		fmt.Fprintf(out, "dbtwin %s: %d statements in %s (%.0f/s); peak RSS %.1f MB (ru_maxrss), VmHWM %.1f MB: %s the 256 MB target\n  %s\n",
+			mode, r.statements, r.wall.Round(time.Millisecond), float64(r.statements)/r.wall.Seconds(),
+			float64(r.peakRSS)/1024, float64(r.vmHWM)/1024, verdict, r.note)
+		if r.statements < int64(cfg.rssStmts) {
+			fmt.Fprintf(out, "  note: the log held %d statements, fewer than the %d asked for\n", r.statements, cfg.rssStmts)
+		}
+		if err := c.DropDatabase(ctx, target); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replayPgreplay replays the log with pgreplay, from the csvlog or, if
