@@ -56,7 +56,7 @@ func TestUsage(t *testing.T) {
 		{"migrate lint missing dir", []string{"migrate", "lint", "/no/such/migrations"}, 2, "", "/no/such/migrations"},
 		{"migrate lint bad fail-on", []string{"migrate", "lint", "--fail-on", "panic", "."}, 2, "", "--fail-on"},
 		{"workload no sub", []string{"workload"}, 2, "", "workload convert"},
-		{"mask no sub", []string{"mask"}, 2, "scan|workload", "missing subcommand"},
+		{"mask no sub", []string{"mask"}, 2, "scan|apply|workload", "missing subcommand"},
 		{"mask scan no source", []string{"mask", "scan"}, 2, "", "--source is required"},
 	}
 	for _, tt := range tests {
