@@ -1,11 +1,11 @@
 package harness
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -121,33 +121,119 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig is LoadConfig on bytes already read; name is used in
 // messages and relative paths resolve against its directory.
 func ParseConfig(name string, data []byte) (*Config, error) {
-	var missing []string
-	expanded := envRef.ReplaceAllStringFunc(string(data), func(m string) string {
-		v, ok := os.LookupEnv(m[2 : len(m)-1])
-		if !ok {
-			missing = append(missing, m[2:len(m)-1])
-		}
-		return v
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%s: environment variable(s) %s used in the config are not set", name, strings.Join(missing, ", "))
-	}
 	var root yaml.Node
-	if err := yaml.Unmarshal([]byte(expanded), &root); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	// ${VAR} is expanded in values only, never in comments or keys.
+	if err := expandEnv(name, &root); err != nil {
+		return nil, err
 	}
 	// Sections left out keep their defaults: the decoder only overwrites
 	// the keys the file has.
 	cfg := &Config{path: name, base: filepath.Dir(name), root: &root, Compare: compare.DefaultConfig()}
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(expanded)))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	if len(root.Content) > 0 {
+		if err := decodeStrict(&root, cfg); err != nil {
+			return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// expandEnv replaces ${VAR} in every scalar value under n with the
+// environment variable's value; an unset variable is an error at its line.
+func expandEnv(name string, n *yaml.Node) error {
+	var errs []error
+	var walk func(n *yaml.Node, isKey bool)
+	walk = func(n *yaml.Node, isKey bool) {
+		if n.Kind == yaml.ScalarNode && !isKey {
+			n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+				v, ok := os.LookupEnv(m[2 : len(m)-1])
+				if !ok {
+					errs = append(errs, fmt.Errorf("%s:%d: environment variable %s is not set", name, n.Line, m[2:len(m)-1]))
+				}
+				return v
+			})
+		}
+		for i, c := range n.Content {
+			walk(c, n.Kind == yaml.MappingNode && i%2 == 0)
+		}
+	}
+	walk(n, false)
+	return errors.Join(errs...)
+}
+
+// decodeStrict decodes the document into cfg, refusing keys that no field
+// takes, at their own line (yaml.Node.Decode has no KnownFields switch).
+func decodeStrict(root *yaml.Node, cfg *Config) error {
+	if err := checkKnown(root, reflect.TypeOf(cfg).Elem()); err != nil {
+		return err
+	}
+	return root.Decode(cfg)
+}
+
+// checkKnown reports the first mapping key under n that type t (a struct,
+// through pointers, slices and maps) has no yaml field for.
+func checkKnown(n *yaml.Node, t reflect.Type) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Kind == yaml.DocumentNode || n.Kind == yaml.AliasNode {
+		for _, c := range n.Content {
+			if err := checkKnown(c, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		if n.Kind == yaml.SequenceNode {
+			for _, c := range n.Content {
+				if err := checkKnown(c, t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
+	case reflect.Map:
+		if n.Kind == yaml.MappingNode {
+			for i := 1; i < len(n.Content); i += 2 {
+				if err := checkKnown(n.Content[i], t.Elem()); err != nil {
+					return err
+				}
+			}
+		}
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode || t == reflect.TypeOf(time.Time{}) {
+			return nil
+		}
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if tag == "-" || !f.IsExported() {
+				continue
+			}
+			if tag == "" {
+				tag = strings.ToLower(f.Name)
+			}
+			fields[tag] = f.Type
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				return fmt.Errorf("line %d: unknown key %q", k.Line, k.Value)
+			}
+			if err := checkKnown(n.Content[i+1], ft); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // errAt formats a config error at the line of key (a path like

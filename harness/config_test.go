@@ -86,3 +86,28 @@ report:
 		})
 	}
 }
+
+// TestExampleConfig keeps the documented example (.github/examples) valid.
+func TestExampleConfig(t *testing.T) {
+	b, err := os.ReadFile("../.github/examples/dbtwin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"masking.yaml", "workload.jsonl"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "migrations"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ACME_DSN", "host=/tmp dbname=acme")
+	cfg, err := ParseConfig(filepath.Join(dir, "dbtwin.yaml"), b)
+	if err != nil {
+		t.Fatalf("the example config does not parse: %v", err)
+	}
+	if len(cfg.Tenants) != 2 || len(cfg.Compare.Rules) != 1 || !cfg.Compare.Rules[0].Ignore {
+		t.Errorf("example config read as %+v", cfg)
+	}
+}
