@@ -566,7 +566,7 @@ func TestCompareConfigDefaults(t *testing.T) {
 	}{
 		"none": {base, func(c compare.Config) bool { return c.Latency.Ratio == 2 && c.PairWindow == compare.DefaultPairWindow }, ""},
 		"partial": {base + "compare:\n  latency: {floor: 50ms}\n", func(c compare.Config) bool {
-			return c.Latency.Floor == 50*time.Millisecond && c.Latency.Ratio == 2 && c.Latency.Gate == "p95"
+			return c.Latency.Floor == 50*time.Millisecond && c.Latency.Ratio == 2 && c.Latency.Gate == "p50"
 		}, ""},
 		"invalid": {base + "compare:\n  latency: {ratio: 0.5}\n", nil, "dbtwin.yaml:5: compare: validate compare config: latency.ratio"},
 	} {
