@@ -82,6 +82,11 @@ type LatencyConfig struct {
 	// a verdict (default 3: one stalled execution on a busy CI runner must
 	// not fail a build).
 	MinSamples int `yaml:"min_samples"`
+	// CountSessionStart also measures each session's first statement,
+	// which runs on a fresh connection and pays for loading the catalog
+	// caches (tens of milliseconds unrelated to the statement); by default
+	// it is left out, like the warm-up.
+	CountSessionStart bool `yaml:"count_session_start"`
 	// Gate is the quantile judged: "p50" (default) or "p95". The median is
 	// the default because p95 over the handful of executions a CI workload
 	// has is its slowest run, which a single scheduling stall decides; p95

@@ -48,6 +48,7 @@ func TestLatency(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Latency.WarmUp = tt.warmUp
+			cfg.Latency.CountSessionStart = true // one session here: its first run is the cold one under test
 			if tt.minSamples > 0 {
 				cfg.Latency.MinSamples = tt.minSamples
 			}
@@ -91,9 +92,38 @@ func TestLatency(t *testing.T) {
 	}
 }
 
+// TestLatencySkipsSessionStart: by default a session's first statement (a
+// fresh connection loading its caches) is not measured, even without
+// warm-up; with CountSessionStart it is.
+func TestLatencySkipsSessionStart(t *testing.T) {
+	for _, count := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Latency.WarmUp = 0
+		cfg.Latency.CountSessionStart = count
+		var base, cand []*replay.Result
+		for i := int64(1); i <= 6; i++ {
+			d := 10 * time.Millisecond
+			if i == 1 {
+				d = 300 * time.Millisecond // the cold first statement, on the candidate only
+			}
+			base = append(base, mk(i, "SELECT 1", rows("1", "a"), withDur(10*time.Millisecond)))
+			cand = append(cand, mk(i, "SELECT 1", rows("1", "a"), withDur(d)))
+		}
+		rep := run(t, cfg, base, cand, nil)
+		l := rep.Tenants[0].Latency[0]
+		if want := map[bool]int{false: 5, true: 6}[count]; l.Candidate.N != want {
+			t.Errorf("CountSessionStart=%v: candidate N = %d, want %d", count, l.Candidate.N, want)
+		}
+		if !count && l.Candidate.Max != 10*time.Millisecond {
+			t.Errorf("the session's cold first statement was measured: max %v", l.Candidate.Max)
+		}
+	}
+}
+
 func TestLatencyOnlyCountsSuccesses(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Latency.WarmUp = 0
+	cfg.Latency.CountSessionStart = true
 	base := []*replay.Result{mk(1, "SELECT 1", rows("1", "a"), withDur(time.Millisecond)), mk(2, "SELECT 1", rows("1", "a"), withDur(time.Millisecond))}
 	cand := []*replay.Result{mk(1, "SELECT 1", nil, withErr("57014", "timeout"), withDur(time.Minute)), mk(2, "SELECT 1", rows("1", "a"), withDur(time.Millisecond))}
 	rep := run(t, cfg, base, cand, nil)
