@@ -12,26 +12,31 @@ import (
 
 func runDemo(ctx context.Context, e *env, args []string) error {
 	var c common
-	fs := newFlagSet("demo", "[--tenants N] [--scale S] [--release safe,breaking] [--report-dir DIR] [--keep]",
+	fs := newFlagSet("demo", "[--tenants N] [--scale S] [--release safe,release,breaking] [--report-dir DIR] [--keep]",
 		`Run dbtwin's whole pipeline on built-in fixtures, in embedded sandboxes.
 
 One embedded cluster plays the customers' production servers: the fixture
 tenants are generated into it (one large, one tiny, one with unusual data),
 and the fixture application runs against a copy through the capture proxy,
-which records the workload. Then each release — a safe, expand-only
-migration set and a breaking one — is verified against every tenant exactly
-as 'dbtwin run' does: masked clone (with the demo's public key), audit,
-fan-out into baseline/candidate/control, migrations with lock metrics and
-lint, replay on all three, comparison, reports.
+which records the workload. Then each release — by default a safe,
+expand-only migration set and the "next release", which brings exactly
+three regressions (a dropped column the old app reads: a new error; a
+redefined view: different rows; a 50 ms trigger on new support tickets:
+slower); with --release breaking also a set stacking five hazards — is
+verified against every tenant exactly as 'dbtwin run' does: masked clone
+(with the demo's public key), audit, fan-out into baseline/candidate/control,
+migrations with lock metrics and lint, replay on all three, comparison,
+reports.
 
-The demo checks itself: the safe release must pass and the breaking one be
-caught. Nothing outside the sandboxes is touched; they are removed at the
-end (the source cluster stays up with --keep).`, e)
+The demo checks itself: the safe release must pass, the next release show
+exactly its three regressions on the tenant the workload was captured on,
+and the breaking one be caught. Nothing outside the sandboxes is touched;
+they are removed at the end (the source cluster stays up with --keep).`, e)
 	cfg := harness.DemoConfig{Tenants: 3, Scale: 0.02, Seed: 1, AppSessions: 4, AppActions: 60, Parallel: 1}
 	fs.IntVar(&cfg.Tenants, "tenants", cfg.Tenants, "number of fixture tenants")
 	fs.Float64Var(&cfg.Scale, "scale", cfg.Scale, "fixture size: 1 ≈ 100 MB per tenant")
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "fixture and workload seed")
-	fs.StringSliceVar(&cfg.Releases, "release", []string{fixtures.MigrationsSafe, fixtures.MigrationsBreaking}, "fixture releases to verify: safe, breaking")
+	fs.StringSliceVar(&cfg.Releases, "release", []string{fixtures.MigrationsSafe, fixtures.MigrationsRelease}, "fixture releases to verify: safe, release, breaking")
 	fs.IntVar(&cfg.AppActions, "actions", cfg.AppActions, "user actions per application session in the captured workload")
 	fs.IntVar(&cfg.Jobs, "jobs", runtime.NumCPU(), "parallel copy workers per clone")
 	fs.IntVar(&cfg.Parallel, "parallel", cfg.Parallel, "tenants verified at once")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/dbtwin/dbtwin/harness"
 	"github.com/dbtwin/dbtwin/internal/atomicfile"
@@ -241,12 +242,28 @@ numbers, never a failure.`, e)
 	database := fs.StringSlice("database", nil, "keep only sessions on these databases")
 	user := fs.StringSlice("user", nil, "keep only sessions of these users")
 	app := fs.StringSlice("application", nil, "keep only sessions of these application names")
+	from := fs.String("from", "", "keep only events at or after this time (RFC 3339, e.g. 2026-11-25T08:00:00Z)")
+	to := fs.String("to", "", "keep only events before this time (RFC 3339)")
 	c.register(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if *in == "" || *out == "" {
 		return usagef(fs, "--in and --out are required")
+	}
+	filter := replay.Filter{Databases: *database, Users: *user, Applications: *app}
+	for _, tw := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"--from", *from, &filter.From}, {"--to", *to, &filter.To}} {
+		if tw.v == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, tw.v)
+		if err != nil {
+			return usagef(fs, "%s %q: want an RFC 3339 time such as 2026-11-25T08:00:00Z", tw.flag, tw.v)
+		}
+		*tw.dst = t
 	}
 	lf, err := replay.ParseFormat(*logFormat)
 	if err != nil {
@@ -257,8 +274,7 @@ numbers, never a failure.`, e)
 			return usagef(fs, "--log-prefix: %v", err)
 		}
 	}
-	r, err := replay.Open(ctx, *in, replay.ReaderOptions{Format: lf, Prefix: *logPrefix,
-		Filter: replay.Filter{Databases: *database, Users: *user, Applications: *app}})
+	r, err := replay.Open(ctx, *in, replay.ReaderOptions{Format: lf, Prefix: *logPrefix, Filter: filter})
 	if err != nil {
 		return err
 	}

@@ -175,6 +175,11 @@ func TestMaskEndToEnd(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "statements") {
 		t.Fatalf("workload convert: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	code, stdout, _ = dbtwin(t, "workload", "convert", "--in", "../../replay/testdata/logs/csvlog-both.csv", "--out", filepath.Join(dir, "w2.jsonl"),
+		"--to", "2000-01-01T00:00:00Z")
+	if code != 0 || !strings.Contains(stdout, "statements    0") {
+		t.Errorf("workload convert --to before the capture kept statements: exit %d\n%s", code, stdout)
+	}
 	code, _, stderr = dbtwin(t, "workload", "convert", "--in", "/no/such.log", "--out", filepath.Join(dir, "x.jsonl"))
 	if code != 2 || !strings.Contains(stderr, "/no/such.log") {
 		t.Fatalf("workload convert of a missing file: exit %d, %q", code, stderr)
