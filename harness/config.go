@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dbtwin/dbtwin/compare"
+	"github.com/dbtwin/dbtwin/migrate"
 	"gopkg.in/yaml.v3"
 )
 
@@ -346,6 +347,14 @@ func (c *Config) validate() error {
 		c.Migrations.Dir = c.resolve(c.Migrations.Dir)
 		if fi, err := os.Stat(c.Migrations.Dir); err != nil || !fi.IsDir() {
 			errs = append(errs, c.errAt(fmt.Sprintf("%s is not a directory", c.Migrations.Dir), "migrations", "dir"))
+		} else if sql, _ := filepath.Glob(filepath.Join(c.Migrations.Dir, "*.sql")); len(sql) == 0 {
+			if f, ferr := migrate.ParseFormat(c.Migrations.Format); ferr == nil && f == migrate.FormatAuto {
+				// No migration at all is a legitimate release with no schema
+				// change (the run then shows what differs without one: nothing
+				// but noise). There is no format to detect: read it as plain
+				// .sql files, of which there are none.
+				c.Migrations.Format = string(migrate.FormatPlain)
+			}
 		}
 	}
 	if c.Workload.File == "" {
