@@ -125,9 +125,7 @@ func TestGCAfterCrash(t *testing.T) {
 		crashChild()
 		return
 	}
-	stateDir := filepath.Join(local.DefaultStateDir(), "gctest-"+strings.ReplaceAll(t.Name(), "/", "_"))
-	os.RemoveAll(stateDir)
-	t.Cleanup(func() { os.RemoveAll(stateDir) })
+	stateDir := localtest.StateDir(t)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestGCAfterCrash$")
 	cmd.Env = append(os.Environ(), "DBTWIN_TEST_CRASH_CHILD=1", "DBTWIN_STATE_DIR="+stateDir)
@@ -202,9 +200,7 @@ func crashChild() {
 // `dbtwin sandbox up` does) is left alone by GC and removed by Down.
 func TestKeptClusterSurvivesGC(t *testing.T) {
 	ctx := context.Background()
-	stateDir := filepath.Join(local.DefaultStateDir(), "keeptest")
-	os.RemoveAll(stateDir)
-	t.Cleanup(func() { os.RemoveAll(stateDir) })
+	stateDir := localtest.StateDir(t)
 	c, err := local.Start(ctx, local.Config{StateDir: stateDir, Keep: true})
 	if c != nil {
 		t.Cleanup(func() { c.Close(ctx) })

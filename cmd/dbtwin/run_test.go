@@ -156,12 +156,7 @@ func TestCloneEndToEnd(t *testing.T) {
 }
 
 func TestSandboxCommands(t *testing.T) {
-	stateDir := filepath.Join(local.DefaultStateDir(), "clitest")
-	os.RemoveAll(stateDir)
-	t.Cleanup(func() {
-		dbtwin(t, "gc", "--all", "--state-dir", stateDir)
-		os.RemoveAll(stateDir)
-	})
+	stateDir := localtest.StateDir(t)
 	code, stdout, stderr := dbtwin(t, "sandbox", "ls", "--state-dir", stateDir)
 	if code != 0 || !strings.Contains(stdout, "no sandboxes") {
 		t.Fatalf("sandbox ls on an empty state dir: exit %d\n%s\n%s", code, stdout, stderr)
@@ -222,9 +217,7 @@ func databases(t *testing.T, ctx context.Context, dsn, like string) string {
 // both fixture releases, the demo's self-check passes (the safe release is
 // clean, the breaking one caught), the reports exist and no sandbox is left.
 func TestDemo(t *testing.T) {
-	stateDir := filepath.Join(local.DefaultStateDir(), "demotest")
-	os.RemoveAll(stateDir)
-	t.Cleanup(func() { os.RemoveAll(stateDir) })
+	stateDir := localtest.StateDir(t)
 	reportDir := t.TempDir()
 	code, stdout, stderr := dbtwin(t, "demo", "--scale", "0.003", "--tenants", "3", "--actions", "30",
 		"--state-dir", stateDir, "--report-dir", reportDir, "--log-level", "warn")

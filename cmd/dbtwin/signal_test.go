@@ -5,13 +5,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dbtwin/dbtwin/clone/local"
+	"github.com/dbtwin/dbtwin/clone/local/localtest"
 )
 
 // TestMain lets a test run this binary as the dbtwin command itself
@@ -32,9 +32,7 @@ func TestMain(m *testing.M) {
 func TestSignalTearsDown(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			stateDir := filepath.Join(local.DefaultStateDir(), "sigtest-"+strings.ReplaceAll(sig.String(), " ", ""))
-			os.RemoveAll(stateDir)
-			t.Cleanup(func() { os.RemoveAll(stateDir) })
+			stateDir := localtest.StateDir(t)
 
 			cmd := exec.Command(os.Args[0], "demo", "--scale", "0.1", "--tenants", "2", "--state-dir", stateDir, "--report-dir", t.TempDir())
 			cmd.Env = append(os.Environ(), "DBTWIN_TEST_MAIN=1")

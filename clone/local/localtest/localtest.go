@@ -5,6 +5,7 @@ package localtest
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -39,3 +40,37 @@ func Start(t testing.TB, opts ...func(*local.Config)) *local.Cluster {
 
 // WithTCP makes the cluster listen on 127.0.0.1 with a password too.
 func WithTCP(c *local.Config) { c.TCP = true }
+
+// StateDir returns a fresh state directory of the test's own, under the
+// default one (short enough for Unix socket paths, traversable by the
+// server's user), and removes it — with any cluster still registered in it —
+// when the test ends. Tests that list or garbage-collect sandboxes use it so
+// that concurrent test runs on one machine never see each other's clusters.
+func StateDir(t testing.TB) string {
+	t.Helper()
+	parent := local.DefaultStateDir()
+	if err := os.MkdirAll(parent, 0o711); err != nil {
+		t.Fatalf("create state directory: %v", err)
+	}
+	dir, err := os.MkdirTemp(parent, "t-")
+	if err != nil {
+		t.Fatalf("create state directory: %v", err)
+	}
+	// The server's user must traverse it when tests run as root.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatalf("create state directory: %v", err)
+	}
+	t.Cleanup(func() {
+		_, _ = local.GC(context.Background(), dir, local.GCOptions{IncludeKept: true})
+		for _, r := range mustList(dir) {
+			_ = local.Down(context.Background(), dir, r.Name)
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}
+
+func mustList(dir string) []local.Record {
+	recs, _ := local.List(dir)
+	return recs
+}
