@@ -79,14 +79,8 @@ Exit code 0: no regression; 1: regressions found; 2: bad input.`, e)
 }
 
 func runReport(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "merge" {
-		fs := newFlagSet("report", "merge SHARD.json... [--report-dir DIR]",
-			"Work with reports. The subcommand is merge; see 'dbtwin report merge --help'.", e)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fs.Usage()
-			return nil
-		}
-		return usagef(nil, "want 'dbtwin report merge SHARD.json...'")
+	if err := onlySubcommand(e, args, "report", "merge", "SHARD.json... [--report-dir DIR]", "Work with reports."); err != nil {
+		return err
 	}
 	var c common
 	fs := newFlagSet("report merge", "SHARD.json... [--report-dir DIR] [--format F,...]",

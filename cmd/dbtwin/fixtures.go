@@ -11,14 +11,8 @@ import (
 )
 
 func runFixtures(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "gen" {
-		fs := newFlagSet("fixtures", "gen --target DSN [--tenants N] [--scale S] [--seed K]",
-			"Generate the fixture databases. The only subcommand is gen; see 'dbtwin fixtures gen --help'.", e)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fs.Usage()
-			return nil
-		}
-		return usagef(nil, "want 'dbtwin fixtures gen --target DSN': see 'dbtwin fixtures gen --help'")
+	if err := onlySubcommand(e, args, "fixtures", "gen", "--target DSN [--tenants N] [--scale S] [--seed K]", "Generate the fixture databases."); err != nil {
+		return err
 	}
 	def := fixtures.DefaultConfig()
 	var c common

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,4 +69,24 @@ func version() string {
 		}
 	}
 	return "devel"
+}
+
+// errHandled says a command has already done what its arguments asked (it
+// printed its help): nothing more to run, exit 0.
+var errHandled = errors.New("handled")
+
+// onlySubcommand checks the arguments of a command that has one subcommand
+// ("dbtwin migrate lint"): it prints the command's help for -h, and returns
+// a usage error naming the subcommand when it is missing.
+func onlySubcommand(e *env, args []string, name, sub, synopsis, what string) error {
+	if len(args) > 0 && args[0] == sub {
+		return nil
+	}
+	fs := newFlagSet(name, sub+" "+synopsis,
+		fmt.Sprintf("%s The subcommand is %s; see 'dbtwin %s %s --help'.", what, sub, name, sub), e)
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fs.Usage()
+		return errHandled
+	}
+	return usagef(nil, "want 'dbtwin %s %s %s'", name, sub, synopsis)
 }

@@ -219,14 +219,8 @@ The input is any workload format dbtwin reads; the output is dbtwin JSONL.`, e)
 }
 
 func runWorkload(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "convert" {
-		fs := newFlagSet("workload", "convert --in FILE --out FILE",
-			"Work with captured workloads. The only subcommand is convert; see 'dbtwin workload convert --help'.", e)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fs.Usage()
-			return nil
-		}
-		return usagef(nil, "want 'dbtwin workload convert --in FILE --out FILE'")
+	if err := onlySubcommand(e, args, "workload", "convert", "--in FILE --out FILE", "Work with captured workloads."); err != nil {
+		return err
 	}
 	var c common
 	fs := newFlagSet("workload convert", "--in FILE --out FILE [--log-format F] [--log-prefix P]",

@@ -10,14 +10,8 @@ import (
 )
 
 func runMigrate(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "lint" {
-		fs := newFlagSet("migrate", "lint DIR [flags]",
-			"Work with migrations. The subcommand is lint; see 'dbtwin migrate lint --help'.", e)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fs.Usage()
-			return nil
-		}
-		return usagef(nil, "want 'dbtwin migrate lint DIR'")
+	if err := onlySubcommand(e, args, "migrate", "lint", "DIR [flags]", "Work with migrations."); err != nil {
+		return err
 	}
 	var c common
 	fs := newFlagSet("migrate lint", "DIR [--workload FILE] [--json] [--fail-on error|warning]",

@@ -108,14 +108,8 @@ Ctrl-C stops the replay and leaves a valid results file for what ran.`, e)
 }
 
 func runCapture(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] != "proxy" {
-		fs := newFlagSet("capture", "proxy --listen 127.0.0.1:PORT --upstream DSN --out workload.jsonl",
-			"Capture a workload. The subcommand is proxy; see 'dbtwin capture proxy --help'.", e)
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fs.Usage()
-			return nil
-		}
-		return usagef(nil, "want 'dbtwin capture proxy --listen 127.0.0.1:PORT --upstream DSN --out FILE'")
+	if err := onlySubcommand(e, args, "capture", "proxy", "--listen 127.0.0.1:PORT --upstream DSN --out FILE", "Capture a workload."); err != nil {
+		return err
 	}
 	var c common
 	fs := newFlagSet("capture proxy", "--listen 127.0.0.1:PORT --upstream DSN --out workload.jsonl",

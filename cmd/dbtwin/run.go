@@ -114,7 +114,7 @@ func exitCode(ctx context.Context, e *env, name string, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, pflag.ErrHelp):
+	case errors.Is(err, pflag.ErrHelp), errors.Is(err, errHandled):
 		return exitOK
 	case errors.Is(err, errRegressions):
 		return exitRegression
