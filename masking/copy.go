@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"slices"
 )
@@ -16,6 +17,8 @@ type TableMasker struct {
 	table string
 	cols  map[string]*colPlan
 	order []string
+	// noColCache turns the per-column caches off (tests: the reference).
+	noColCache bool
 }
 
 type colPlan struct {
@@ -121,17 +124,19 @@ type copyFilter struct {
 	decode  []bool  // per position: needs its decoded value
 	late    []bool  // per position: masked after the others (row transforms)
 	fields  [][]byte
+	starts  []int // per position: where its field starts in the line
 	nulls   []bool
 	orig    [][]byte // decoded values
 	out     [][]byte // masked values (decoded form)
 	outNull []bool
-	enc     []byte
+	memo    rowMemo
+	caches  []*colCache // per position: recent outputs of its transform (nil: none)
 }
 
 func newCopyFilter(tm *TableMasker, columns []string) (*copyFilter, error) {
 	n := len(columns)
 	f := &copyFilter{tm: tm, cols: make([]*colPlan, n), reads: make([][]int, n), decode: make([]bool, n), late: make([]bool, n),
-		fields: make([][]byte, n), nulls: make([]bool, n), orig: make([][]byte, n), out: make([][]byte, n), outNull: make([]bool, n)}
+		fields: make([][]byte, n), starts: make([]int, n), nulls: make([]bool, n), orig: make([][]byte, n), out: make([][]byte, n), outNull: make([]bool, n)}
 	pos := map[string]int{}
 	for i, c := range columns {
 		cp := tm.cols[c]
@@ -144,9 +149,13 @@ func newCopyFilter(tm *TableMasker, columns []string) (*copyFilter, error) {
 		pos[c] = i
 		f.cols[i] = cp
 	}
+	f.caches = make([]*colCache, n)
 	for i, cp := range f.cols {
 		if cp.action == Mask {
 			f.decode[i] = true
+			if !tm.noColCache && len(cp.reads) == 0 && cacheable(unwrap(cp.t)) {
+				f.caches[i] = &colCache{seed: maphash.MakeSeed()}
+			}
 		}
 		for _, r := range cp.reads {
 			j, ok := pos[r]
@@ -171,6 +180,7 @@ func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
 		if k >= n {
 			return fmt.Errorf("mask table %s row %d: more than %d fields", f.tm.table, num, n)
 		}
+		f.starts[k] = start
 		if i < 0 {
 			f.fields[k] = line[start:]
 			k++
@@ -190,6 +200,7 @@ func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
 		}
 	}
 	// Mask: plain transforms first, then the ones that read the row.
+	f.memo.n = 0
 	for pass := 0; pass < 2; pass++ {
 		for i, cp := range f.cols {
 			if f.late[i] != (pass == 1) {
@@ -207,8 +218,17 @@ func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
 				var err error
 				if f.late[i] {
 					f.out[i], err = appendRow(cp.t, f.out[i][:0], f.orig[i], rowView{f, f.reads[i]})
+				} else if jt, ok := cp.t.(*jsonTransform); ok && jt.stream && f.memo.n > 0 {
+					f.out[i], err = jt.appendStreamRow(f.out[i][:0], f.orig[i], &f.memo)
 				} else {
-					f.out[i], err = cp.t.Append(f.out[i][:0], f.orig[i])
+					if c := f.caches[i]; c != nil {
+						f.out[i], err = c.append(cp.t, f.out[i][:0], f.orig[i])
+					} else {
+						f.out[i], err = cp.t.Append(f.out[i][:0], f.orig[i])
+					}
+					if err == nil && memoizable(cp.t) {
+						f.memo.add(cp.t, f.orig[i], f.out[i])
+					}
 				}
 				if err != nil {
 					return fmt.Errorf("mask table %s row %d column %s: %s: %w", f.tm.table, num, cp.name, cp.decision.Spec.Transform, err)
@@ -217,7 +237,8 @@ func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
 		}
 	}
 	first := true
-	for i, cp := range f.cols {
+	for i := 0; i < n; i++ {
+		cp := f.cols[i]
 		if cp.action == Default {
 			continue
 		}
@@ -227,12 +248,17 @@ func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
 		first = false
 		switch {
 		case cp.action == Keep:
-			w.Write(f.fields[i])
+			// Kept columns in a row go out as they came, tabs included.
+			j := i
+			for j+1 < n && f.cols[j+1].action == Keep {
+				j++
+			}
+			w.Write(line[f.starts[i] : f.starts[j]+len(f.fields[j])])
+			i = j
 		case f.outNull[i]:
 			w.WriteString(`\N`)
 		default:
-			f.enc = encodeCopy(f.enc[:0], f.out[i])
-			w.Write(f.enc)
+			w.Write(encodeCopy(w.AvailableBuffer(), f.out[i]))
 		}
 	}
 	return w.WriteByte('\n')
@@ -266,17 +292,17 @@ func (r rowView) masked(i int) ([]byte, bool) {
 
 // decodeCopy appends the value of a COPY text field (not \N).
 func decodeCopy(dst, s []byte) []byte {
-	if bytes.IndexByte(s, '\\') < 0 {
-		return append(dst, s...) // nothing escaped
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' || i == len(s)-1 {
-			dst = append(dst, c)
-			continue
+	for {
+		j := bytes.IndexByte(s, '\\')
+		if j < 0 {
+			return append(dst, s...) // nothing (more) escaped
 		}
-		i++
-		switch c = s[i]; c {
+		dst = append(dst, s[:j]...)
+		if j == len(s)-1 {
+			return append(dst, '\\') // a lone backslash at the end
+		}
+		i := j + 1
+		switch c := s[i]; c {
 		case 'b':
 			dst = append(dst, '\b')
 		case 'f':
@@ -315,8 +341,8 @@ func decodeCopy(dst, s []byte) []byte {
 		default:
 			dst = append(dst, c)
 		}
+		s = s[i+1:]
 	}
-	return dst
 }
 
 // copyEscapes maps each byte COPY text format escapes to the letter after
@@ -347,4 +373,113 @@ func (tm *TableMasker) Columns() []string {
 		}
 	}
 	return slices.Clip(out)
+}
+
+// rowMemo remembers, for one row, what some column transforms made of their
+// values, for the same transform meeting the same value again inside a JSON
+// document of the row: an audit log's IP and user id columns and the IP
+// and id in its payload. Transforms are deterministic, so the remembered
+// output is the output.
+type rowMemo struct {
+	n   int
+	ent [4]memoEntry
+}
+
+type memoEntry struct {
+	t       Transform
+	in, out []byte
+}
+
+const rowMemoMaxLen = 64
+
+// memoizable: the permutations that cost most and that a row repeats.
+func memoizable(t Transform) bool {
+	switch t.(type) {
+	case *ipTransform, *intTransform:
+		return true
+	}
+	return false
+}
+
+// sameTransform reports whether a and b are the same transform: the same
+// type, key and parameters (two builds for two columns of one domain).
+func sameTransform(a, b Transform) bool {
+	switch x := a.(type) {
+	case *ipTransform:
+		y, ok := b.(*ipTransform)
+		return ok && *x == *y
+	case *intTransform:
+		y, ok := b.(*intTransform)
+		return ok && *x == *y
+	}
+	return false
+}
+
+func (m *rowMemo) add(t Transform, in, out []byte) {
+	if m.n == len(m.ent) || len(in) > rowMemoMaxLen || len(out) > rowMemoMaxLen {
+		return
+	}
+	e := &m.ent[m.n]
+	e.t, e.in, e.out = t, append(e.in[:0], in...), append(e.out[:0], out...)
+	m.n++
+}
+
+// lookup returns what t made of in, if the row has it (m may be nil).
+func (m *rowMemo) lookup(t Transform, in []byte) ([]byte, bool) {
+	if m == nil {
+		return nil, false
+	}
+	for i := range m.n {
+		if e := &m.ent[i]; bytes.Equal(e.in, in) && sameTransform(e.t, t) {
+			return e.out, true
+		}
+	}
+	return nil, false
+}
+
+// colCache remembers, for one column of one copy, what its transform made
+// of recent values: rows near each other repeat values (a user's orders,
+// their shipping address, a card holder, a city), and the transforms are
+// deterministic, so a remembered output is the output. Direct-mapped with
+// colCacheSlots slots of at most colCacheMaxLen bytes each way: memory is
+// bounded, and a copy uses its own (one goroutine, no locks).
+type colCache struct {
+	seed  maphash.Seed
+	slots [colCacheSlots]colCacheSlot
+}
+
+type colCacheSlot struct {
+	ok      bool
+	in, out []byte
+}
+
+const (
+	colCacheSlots  = 1024 // power of two
+	colCacheMaxLen = 64
+)
+
+// cacheable: the keyed transforms whose columns repeat values.
+func cacheable(t Transform) bool {
+	switch t.(type) {
+	case *dictTransform, *intTransform:
+		return true
+	}
+	return false
+}
+
+// append is t.Append(dst, src), remembered.
+func (c *colCache) append(t Transform, dst, src []byte) ([]byte, error) {
+	if len(src) > colCacheMaxLen {
+		return t.Append(dst, src)
+	}
+	s := &c.slots[maphash.Bytes(c.seed, src)&(colCacheSlots-1)]
+	if s.ok && bytes.Equal(s.in, src) {
+		return append(dst, s.out...), nil
+	}
+	n := len(dst)
+	out, err := t.Append(dst, src)
+	if err == nil && len(out)-n <= colCacheMaxLen {
+		s.ok, s.in, s.out = true, append(s.in[:0], src...), append(s.out[:0], out[n:]...)
+	}
+	return out, err
 }

@@ -51,6 +51,7 @@ func TestDatabase(t *testing.T) {
 	t.Run("Scan", func(t *testing.T) { testScanFixture(t, ctx, env) })
 	t.Run("Workload", func(t *testing.T) { testWorkloadFixture(t, ctx, env) })
 	t.Run("Audit", func(t *testing.T) { testAuditFixture(t, ctx, env) })
+	t.Run("FastPaths", func(t *testing.T) { testFastPathsFixture(t, ctx, env) })
 }
 
 func testCatalogFixture(t *testing.T, ctx context.Context, env *dbEnv) {

@@ -17,6 +17,10 @@ var errNotJSON = errors.New("value is not valid JSON")
 type jsonTransform struct {
 	paths []jsonPathRule
 	scrub *scrubber
+	// stream is set when the rules allow the one-pass rewrite (see
+	// appendStream); appendTree, which parses the whole document into a
+	// tree first, handles every rule set and is the reference.
+	stream bool
 }
 
 type jsonPathRule struct {
@@ -62,6 +66,7 @@ func (b *builder) newJSONTransform(o Options) (*jsonTransform, error) {
 		}
 		jt.scrub = s
 	}
+	jt.stream = streamable(jt.paths)
 	return jt, nil
 }
 
@@ -83,6 +88,15 @@ func jsonLeafType(s Spec) string {
 func (*jsonTransform) Bijective() bool { return false }
 
 func (jt *jsonTransform) Append(dst, src []byte) ([]byte, error) {
+	if jt.stream {
+		return jt.appendStream(dst, src)
+	}
+	return jt.appendTree(dst, src)
+}
+
+// appendTree parses the document into a tree of nodes, runs the path rules
+// one after the other over it, then the scrub, and writes the tree out.
+func (jt *jsonTransform) appendTree(dst, src []byte) ([]byte, error) {
 	p := jsonParser{s: src}
 	p.space()
 	v, err := p.value(0)
@@ -452,16 +466,25 @@ func (p *jsonParser) str() (string, error) {
 			break
 		}
 	}
-	var b []byte
+	b, err := p.decodeStr(nil)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// decodeStr appends to b the string that starts at p.i (after its opening
+// quote), escapes decoded, and moves past its closing quote.
+func (p *jsonParser) decodeStr(b []byte) ([]byte, error) {
 	for p.i < len(p.s) {
 		c := p.s[p.i]
 		switch {
 		case c == '"':
 			p.i++
-			return string(b), nil
+			return b, nil
 		case c == '\\':
 			if p.i+1 >= len(p.s) {
-				return "", errNotJSON
+				return nil, errNotJSON
 			}
 			e := p.s[p.i+1]
 			p.i += 2
@@ -481,14 +504,14 @@ func (p *jsonParser) str() (string, error) {
 			case 'u':
 				r, ok := p.hex4()
 				if !ok {
-					return "", errNotJSON
+					return nil, errNotJSON
 				}
 				if utf16.IsSurrogate(r) {
 					if p.i+1 < len(p.s) && p.s[p.i] == '\\' && p.s[p.i+1] == 'u' {
 						p.i += 2
 						r2, ok := p.hex4()
 						if !ok {
-							return "", errNotJSON
+							return nil, errNotJSON
 						}
 						r = utf16.DecodeRune(r, r2)
 					} else {
@@ -497,16 +520,16 @@ func (p *jsonParser) str() (string, error) {
 				}
 				b = utf8.AppendRune(b, r)
 			default:
-				return "", errNotJSON
+				return nil, errNotJSON
 			}
 		case c < 0x20:
-			return "", errNotJSON
+			return nil, errNotJSON
 		default:
 			b = append(b, c)
 			p.i++
 		}
 	}
-	return "", errNotJSON
+	return nil, errNotJSON
 }
 
 func (p *jsonParser) hex4() (rune, bool) {
@@ -601,9 +624,15 @@ func (v *jnode) appendTo(dst []byte) []byte {
 	return append(dst, "null"...)
 }
 
-func appendJSONString(dst []byte, s string) []byte {
+func appendJSONString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
+	// The part that needs no escapes, at once.
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\' {
+		i++
+	}
+	dst = append(dst, s[:i]...)
+	for ; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '"' || c == '\\':

@@ -136,6 +136,14 @@ func (d *dictTransform) Append(dst, src []byte) ([]byte, error) {
 func allUpper(s []byte) bool {
 	hasUpper := false
 	for len(s) > 0 {
+		if c := s[0]; c < utf8.RuneSelf {
+			s = s[1:]
+			if c >= 'a' && c <= 'z' {
+				return false
+			}
+			hasUpper = hasUpper || c >= 'A' && c <= 'Z'
+			continue
+		}
 		r, size := utf8.DecodeRune(s)
 		s = s[size:]
 		if unicode.IsLower(r) {
@@ -152,6 +160,27 @@ func canonicalText(dst, s []byte) ([]byte, bool) {
 	hasUpper, hasLower := false, false
 	space := false
 	for len(s) > 0 {
+		if c := s[0]; c < utf8.RuneSelf {
+			// ASCII, as the general case below treats it, faster.
+			s = s[1:]
+			if c == ' ' || c >= '\t' && c <= '\r' {
+				space = len(dst) > 0
+				continue
+			}
+			if space {
+				dst = append(dst, ' ')
+				space = false
+			}
+			switch {
+			case c >= 'A' && c <= 'Z':
+				hasUpper = true
+				c += 'a' - 'A'
+			case c >= 'a' && c <= 'z':
+				hasLower = true
+			}
+			dst = append(dst, c)
+			continue
+		}
 		r, size := utf8.DecodeRune(s)
 		s = s[size:]
 		if unicode.IsSpace(r) {

@@ -87,7 +87,7 @@ func findPII(s []byte, enabled *[numFindKinds]bool) []finding {
 		}
 	}
 	if enabled[findEmail] && hasAt {
-		findInRuns(reEmail, s, emailRunes, '@', 1, func(a, b int) { add(a, b, findEmail) })
+		findInRuns(reEmail, s, emailRunes, '@', atLeastOne, func(a, b int) { add(a, b, findEmail) })
 	}
 	if enabled[findName] {
 		findSignOffs(s, func(a, b int) { add(a, b, findName) })
@@ -157,7 +157,7 @@ func findPII(s []byte, enabled *[numFindKinds]bool) []finding {
 		}
 	}
 	if enabled[findPhone] {
-		findInRuns(rePhone, s, phoneRunes, 0, 6, func(a, b int) {
+		findInRuns(rePhone, s, phoneRunes, 0, phoneDigitsEnough, func(a, b int) {
 			if a > 0 && isWordByte(s[a-1]) || b < len(s) && isWordByte(s[b]) {
 				return
 			}
@@ -249,11 +249,12 @@ func ibanStart(s []byte, i int) bool {
 
 // findInRuns calls f with the matches re.FindAllIndex(s, -1) returns, for
 // a pattern without anchors or word boundaries whose matches consist of
-// runes in the set in and hold at least minHits bytes trigger (0: ASCII
-// digits). Such a match lies inside one maximal run of those runes, so
-// matching each run that holds as many on its own finds the same matches,
-// in the same order.
-func findInRuns(re *regexp.Regexp, s []byte, in *runeSet, trigger byte, minHits int, f func(a, b int)) {
+// runes in the set in. Such a match lies inside one maximal run of those
+// runes, so matching each run on its own finds the same matches, in the
+// same order. Only the runs for which enough(run, hits) is true are
+// matched, hits being the number of bytes trigger (0: ASCII digits) in the
+// run: the ones that hold no match f would keep can be left out.
+func findInRuns(re *regexp.Regexp, s []byte, in *runeSet, trigger byte, enough func(run []byte, hits int) bool, f func(a, b int)) {
 	start, hits := -1, 0
 	for i := 0; i <= len(s); {
 		var ok bool
@@ -274,7 +275,7 @@ func findInRuns(re *regexp.Regexp, s []byte, in *runeSet, trigger byte, minHits 
 		case ok && start < 0:
 			start = i
 		case !ok && start >= 0:
-			if hits >= minHits {
+			if enough(s[start:i], hits) {
 				for _, m := range re.FindAllIndex(s[start:i], -1) {
 					f(start+m[0], start+m[1])
 				}
@@ -283,6 +284,15 @@ func findInRuns(re *regexp.Regexp, s []byte, in *runeSet, trigger byte, minHits 
 		}
 		i += n
 	}
+}
+
+// atLeastOne: a reEmail match holds an @.
+func atLeastOne(_ []byte, hits int) bool { return hits >= 1 }
+
+// phoneDigitsEnough: findPII keeps a rePhone match with nine digits, or
+// seven after a "+"; a run with fewer holds none.
+func phoneDigitsEnough(run []byte, digits int) bool {
+	return digits >= 9 || digits >= 7 && bytes.IndexByte(run, '+') >= 0
 }
 
 // findAt calls f with the matches FindAllIndex of pattern over s returns,
@@ -323,8 +333,17 @@ func findSignOffs(s []byte, f func(a, b int)) {
 			}
 			// Any non-ASCII byte too, for Unicode case folding ("ſ" is an
 			// "s", "K" a "k").
-			if i < len(s) && (strings.IndexByte(signOffFirst, s[i]|0x20) >= 0 || s[i] >= utf8.RuneSelf) {
-				if m := reSignOffLine.FindSubmatchIndex(s[ls:]); m != nil {
+			if i < len(s) && (strings.IndexByte(signOffFirst, s[i]|0x20) >= 0 || s[i] >= utf8.RuneSelf) && next >= 0 && signOffWordFits(s[i:ls+next]) {
+				// A match ends where the next line does: matching that
+				// window (whose end "$" takes as the line's) keeps the
+				// regexp's work to the two lines.
+				end := len(s)
+				if next >= 0 {
+					if k := bytes.IndexByte(s[ls+next+1:], '\n'); k >= 0 {
+						end = ls + next + 1 + k
+					}
+				}
+				if m := reSignOffLine.FindSubmatchIndex(s[ls:end]); m != nil {
 					if m[3] > m[2] {
 						f(ls+m[2], ls+m[3])
 					}
@@ -337,6 +356,22 @@ func findSignOffs(s []byte, f func(a, b int)) {
 		}
 		ls += next + 1
 	}
+}
+
+// signOffMaxWord is the longest sign-off word of signOff in bytes, with
+// every letter as its longest case-folded form (3 bytes: "K" for k).
+const signOffMaxWord = 3 * len("best regards")
+
+// signOffWordFits reports whether line (after its leading blanks, before
+// its newline) is short enough to be a signOff first line: a sign-off
+// word, then blanks, one of ",.!", blanks and a carriage return.
+func signOffWordFits(line []byte) bool {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	line = bytes.TrimRight(line, " \t")
+	if n := len(line); n > 0 && (line[n-1] == ',' || line[n-1] == '.' || line[n-1] == '!') {
+		line = bytes.TrimRight(line[:n-1], " \t")
+	}
+	return len(line) <= signOffMaxWord
 }
 
 func isWordByte(c byte) bool {
@@ -376,6 +411,8 @@ type scrubber struct {
 	t [numFindKinds]Transform
 	// on says which detectors run.
 	on [numFindKinds]bool
+	// cache remembers the outputs of repeated short values (nil: none).
+	cache *scrubCache
 }
 
 // scrubDefaults are the transforms of the default scrub domains.
@@ -386,7 +423,7 @@ func (b *builder) newScrubber(sd ScrubDomains) (*scrubber, error) {
 		return nil, fmt.Errorf("scrub domains nest too deep")
 	}
 	names := [numFindKinds]string{sd.Email, sd.IBAN, sd.Card, sd.IP, sd.Phone, sd.Name}
-	s := &scrubber{}
+	s := &scrubber{cache: newScrubCache()}
 	for k, name := range names {
 		if name == "off" {
 			continue
@@ -417,7 +454,8 @@ func (b *builder) newScrubber(sd ScrubDomains) (*scrubber, error) {
 func (*scrubber) Bijective() bool { return false }
 
 func (s *scrubber) Append(dst, src []byte) ([]byte, error) {
-	return s.replace(dst, src, findPII(src, &s.on)), nil
+	out, _ := s.scrub(dst, src)
+	return out, nil
 }
 
 // replace appends src with the findings fs replaced.

@@ -129,6 +129,9 @@ func piiCorpus() []string {
 		"John Smith", "Mary Jane Watson", "O'Brien", "Jean-Luc Picard", "Émile Zola", "José García",
 		"order #12345", "id_4111111111111111", "x4111111111111111y", "ab12cd34", "AB12 3456 7890 1234 5678 9", "v1.2.3.4",
 		"\t", "\n", " ", "  ", ",", ".", "-", "/", "(", ")", "_", "😀", "\u200f", "ß", "K", "\xff", "\xc3", "日本語",
+		// Runs of phone characters around the seven and nine digits a phone needs.
+		"+1 234 5678", "+12 345 67", "+1234567", "123 4567 8", "123-456-789", "12.345.67", "x+1234567y", "(12) 345-67", "+(1) 23-456-78",
+		"205173b1-f9e2-4101-b4a4-0ecc386cb73d", "2024-01-02", "+ 1 2 3 4 5 6 7",
 	}
 	words := []string{"hello", "the", "call", "me", "at", "or", "Hi", "please", "email", "card", "number", "IBAN", "from", "ip"}
 	r := rand.New(rand.NewPCG(1, 2))
