@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dbtwin/dbtwin/clone/local"
+	"github.com/dbtwin/dbtwin/replay"
 	"github.com/spf13/pflag"
 )
 
@@ -89,4 +90,29 @@ func onlySubcommand(e *env, args []string, name, sub, synopsis, what string) err
 		return errHandled
 	}
 	return usagef(nil, "want 'dbtwin %s %s %s'", name, sub, synopsis)
+}
+
+// workloadFlags are the flags of every command that reads a captured
+// workload: its format and, for stderr logs, the log_line_prefix.
+type workloadFlags struct {
+	format, prefix string
+}
+
+func (w *workloadFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&w.format, "log-format", "auto", "workload format: auto, stderr, csvlog, jsonlog, jsonl")
+	fs.StringVar(&w.prefix, "log-prefix", "", "log_line_prefix of a stderr log, in PostgreSQL's syntax (default: detected from common ones)")
+}
+
+// options checks the flags and returns reader options for them.
+func (w *workloadFlags) options(fs *pflag.FlagSet) (replay.ReaderOptions, error) {
+	f, err := replay.ParseFormat(w.format)
+	if err != nil {
+		return replay.ReaderOptions{}, usagef(fs, "%v", err)
+	}
+	if w.prefix != "" {
+		if _, err := replay.CompilePrefix(w.prefix); err != nil {
+			return replay.ReaderOptions{}, usagef(fs, "--log-prefix: %v", err)
+		}
+	}
+	return replay.ReaderOptions{Format: f, Prefix: w.prefix}, nil
 }

@@ -142,8 +142,8 @@ The input is any workload format dbtwin reads; the output is dbtwin JSONL.`, e)
 	schema := fs.String("schema", "", "connection string of a database with the schema (the source, or a clone)")
 	in := fs.String("in", "", "workload to mask (PostgreSQL log or dbtwin JSONL)")
 	out := fs.String("out", "", "masked workload to write (dbtwin JSONL)")
-	logFormat := fs.String("log-format", "auto", "input format: auto, stderr, csvlog, jsonlog, jsonl")
-	logPrefix := fs.String("log-prefix", "", "log_line_prefix of a stderr log (default: detected)")
+	var wf workloadFlags
+	wf.register(fs)
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -156,9 +156,9 @@ The input is any workload format dbtwin reads; the output is dbtwin JSONL.`, e)
 	case *in == "" || *out == "":
 		return usagef(fs, "--in and --out are required")
 	}
-	lf, err := replay.ParseFormat(*logFormat)
+	ropts, err := wf.options(fs)
 	if err != nil {
-		return usagef(fs, "%v", err)
+		return err
 	}
 	key, err := harness.MaskKeyFromEnv()
 	if err != nil {
@@ -172,7 +172,7 @@ The input is any workload format dbtwin reads; the output is dbtwin JSONL.`, e)
 	if err != nil {
 		return err
 	}
-	r, err := replay.Open(ctx, *in, replay.ReaderOptions{Format: lf, Prefix: *logPrefix})
+	r, err := replay.Open(ctx, *in, ropts)
 	if err != nil {
 		return err
 	}
@@ -231,8 +231,8 @@ skipped, by reason. Malformed lines are counted warnings with their line
 numbers, never a failure.`, e)
 	in := fs.String("in", "", "the log to read")
 	out := fs.String("out", "", "the JSONL workload to write")
-	logFormat := fs.String("log-format", "auto", "input format: auto, stderr, csvlog, jsonlog, jsonl")
-	logPrefix := fs.String("log-prefix", "", "log_line_prefix of a stderr log (default: detected from common ones)")
+	var wf workloadFlags
+	wf.register(fs)
 	database := fs.StringSlice("database", nil, "keep only sessions on these databases")
 	user := fs.StringSlice("user", nil, "keep only sessions of these users")
 	app := fs.StringSlice("application", nil, "keep only sessions of these application names")
@@ -259,16 +259,12 @@ numbers, never a failure.`, e)
 		}
 		*tw.dst = t
 	}
-	lf, err := replay.ParseFormat(*logFormat)
+	ropts, err := wf.options(fs)
 	if err != nil {
-		return usagef(fs, "%v", err)
+		return err
 	}
-	if *logPrefix != "" {
-		if _, err := replay.CompilePrefix(*logPrefix); err != nil {
-			return usagef(fs, "--log-prefix: %v", err)
-		}
-	}
-	r, err := replay.Open(ctx, *in, replay.ReaderOptions{Format: lf, Prefix: *logPrefix, Filter: filter})
+	ropts.Filter = filter
+	r, err := replay.Open(ctx, *in, ropts)
 	if err != nil {
 		return err
 	}

@@ -31,8 +31,8 @@ Ctrl-C stops the replay and leaves a valid results file for what ran.`, e)
 	workload := fs.String("workload", "", "captured workload: dbtwin JSONL or a PostgreSQL log (stderr, csvlog, jsonlog)")
 	target := fs.String("target", "", "connection string of the database to replay against (a copy, never production)")
 	out := fs.String("out", "", "results file to write (JSONL)")
-	logFormat := fs.String("log-format", "auto", "workload format: auto, stderr, csvlog, jsonlog, jsonl")
-	logPrefix := fs.String("log-prefix", "", "log_line_prefix of a stderr log (default: detected)")
+	var wf workloadFlags
+	wf.register(fs)
 	mode := fs.String("mode", "ordered", "ordered (deterministic, for comparisons) or concurrent")
 	maxConns := fs.Int("max-conns", 0, "concurrent mode: sessions at once (0: all)")
 	speed := fs.Float64("speed", 0, "concurrent mode: replay at N times the recorded pace (0: as fast as possible)")
@@ -55,15 +55,16 @@ Ctrl-C stops the replay and leaves a valid results file for what ran.`, e)
 	case *speed < 0:
 		return usagef(fs, "--speed must not be negative")
 	}
-	lf, err := replay.ParseFormat(*logFormat)
+	ropts, err := wf.options(fs)
 	if err != nil {
-		return usagef(fs, "%v", err)
+		return err
 	}
+	ropts.Filter = replay.Filter{Databases: *database}
 	log, err := c.logger(e)
 	if err != nil {
 		return usagef(fs, "%v", err)
 	}
-	r, err := replay.Open(ctx, *workload, replay.ReaderOptions{Format: lf, Prefix: *logPrefix, Filter: replay.Filter{Databases: *database}})
+	r, err := replay.Open(ctx, *workload, ropts)
 	if err != nil {
 		return err
 	}
