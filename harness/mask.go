@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/dbtwin/dbtwin/clone"
+	"github.com/dbtwin/dbtwin/internal/pgbin"
 	"github.com/dbtwin/dbtwin/internal/pgdsn"
 	"github.com/dbtwin/dbtwin/masking"
 	"github.com/jackc/pgx/v5"
@@ -100,7 +101,16 @@ func dropDatabase(ctx context.Context, targetDSN string) error {
 	if err != nil {
 		return err
 	}
-	if err := clone.ExecMaintenance(ctx, maint, clone.DropDatabaseSQL(db, 13)); err != nil {
+	conn, err := pgx.Connect(ctx, maint)
+	if err != nil {
+		return fmt.Errorf("drop %s: %w", pgdsn.Describe(targetDSN), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var num int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
+		return fmt.Errorf("drop %s: read server version: %w", pgdsn.Describe(targetDSN), err)
+	}
+	if _, err := conn.Exec(ctx, clone.DropDatabaseSQL(db, pgbin.MajorFromServerVersionNum(num))); err != nil {
 		return fmt.Errorf("drop %s: %w", pgdsn.Describe(targetDSN), err)
 	}
 	return nil

@@ -144,13 +144,8 @@ func ParseVersion(s string) (major int, version string, err error) {
 }
 
 // MajorFromServerVersionNum turns server_version_num (150018) into a major
-// version (15). Versions before 10 are returned as 9.
-func MajorFromServerVersionNum(n int) int {
-	if n >= 100000 {
-		return n / 10000
-	}
-	return n / 10000 // 90624 -> 9
-}
+// version (15). Versions before 10 (90624) come out as 9.
+func MajorFromServerVersionNum(n int) int { return n / 10000 }
 
 // InstallHint says which package brings client programs of the given major
 // version, for error messages.
