@@ -36,7 +36,7 @@ func commands() []command {
 		{"run", "verify a release against every tenant: clone, mask, migrate, replay, compare, report", runRun},
 		{"demo", "run the pipeline on built-in fixtures in an embedded sandbox", runDemo},
 		{"clone", "make a consistent copy of a database (or dump file) into a target", runClone},
-		{"mask", "find PII and mask workloads (mask scan|workload)", runMask},
+		{"mask", "find PII, mask a sandbox in place, mask workloads (mask scan|apply|workload)", runMask},
 		{"replay", "replay a captured workload against a database and record the results", runReplay},
 		{"capture", "record a workload through a wire-protocol proxy (capture proxy)", runCapture},
 		{"compare", "compare baseline and candidate replay results and write the report", runCompare},
