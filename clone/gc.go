@@ -23,8 +23,8 @@ func DropStaleTemps(ctx context.Context, serverDSN string) ([]string, error) {
 		return nil, fmt.Errorf("connect to %s: %w", desc, err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var num int
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
+	major, err := pgbin.ServerMajor(conn.PgConn().ParameterStatus("server_version"))
+	if err != nil {
 		return nil, fmt.Errorf("read server version of %s: %w", desc, err)
 	}
 	rows, err := conn.Query(ctx, `SELECT d.datname FROM pg_catalog.pg_database d
@@ -38,7 +38,6 @@ func DropStaleTemps(ctx context.Context, serverDSN string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list temporary databases on %s: %w", desc, err)
 	}
-	major := pgbin.MajorFromServerVersionNum(num)
 	var dropped []string
 	for _, n := range names {
 		if _, err := conn.Exec(ctx, DropDatabaseSQL(n, major)); err != nil {

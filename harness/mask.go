@@ -106,11 +106,11 @@ func dropDatabase(ctx context.Context, targetDSN string) error {
 		return fmt.Errorf("drop %s: %w", pgdsn.Describe(targetDSN), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var num int
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
-		return fmt.Errorf("drop %s: read server version: %w", pgdsn.Describe(targetDSN), err)
+	major, err := pgbin.ServerMajor(conn.PgConn().ParameterStatus("server_version"))
+	if err != nil {
+		return fmt.Errorf("drop %s: %w", pgdsn.Describe(targetDSN), err)
 	}
-	if _, err := conn.Exec(ctx, clone.DropDatabaseSQL(db, pgbin.MajorFromServerVersionNum(num))); err != nil {
+	if _, err := conn.Exec(ctx, clone.DropDatabaseSQL(db, major)); err != nil {
 		return fmt.Errorf("drop %s: %w", pgdsn.Describe(targetDSN), err)
 	}
 	return nil

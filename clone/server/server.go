@@ -61,14 +61,14 @@ func Open(ctx context.Context, cfg Config) (*Sandbox, error) {
 		return nil, fmt.Errorf("open server sandbox %s: %w", pgdsn.Describe(cfg.DSN), err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var num int
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version_num')::int").Scan(&num); err != nil {
-		return nil, fmt.Errorf("open server sandbox %s: read server version: %w", pgdsn.Describe(cfg.DSN), err)
+	major, err := pgbin.ServerMajor(conn.PgConn().ParameterStatus("server_version"))
+	if err != nil {
+		return nil, fmt.Errorf("open server sandbox %s: %w", pgdsn.Describe(cfg.DSN), err)
 	}
 	return &Sandbox{
 		dsn:     cfg.DSN,
 		prefix:  "dbtwin_" + runID + "_",
-		major:   pgbin.MajorFromServerVersionNum(num),
+		major:   major,
 		created: map[string]bool{},
 	}, nil
 }

@@ -154,3 +154,18 @@ func InstallHint(major int) string {
 		"`apt-get install postgresql-client-%d` from apt.postgresql.org, "+
 		"and point --pg-bindir at their directory", major, major)
 }
+
+// ServerMajor returns the major version of the server a connection is
+// talking to, from the server_version it reported at startup (no round
+// trip): "15.18 (Debian 15.18-0+deb12u1)" gives 15, "9.6.24" gives 9.
+func ServerMajor(serverVersion string) (int, error) {
+	v := strings.TrimSpace(serverVersion)
+	end := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' })
+	if end == 0 || v == "" {
+		return 0, fmt.Errorf("unrecognised server_version %q", serverVersion)
+	}
+	if end < 0 {
+		end = len(v)
+	}
+	return strconv.Atoi(v[:end])
+}

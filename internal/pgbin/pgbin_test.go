@@ -46,3 +46,14 @@ func TestFindOverrideMissingProgram(t *testing.T) {
 		t.Fatal("Find with an empty override directory succeeded; want an error")
 	}
 }
+
+func TestServerMajor(t *testing.T) {
+	for in, want := range map[string]int{"15.18 (Debian 15.18-0+deb12u1)": 15, "17.2": 17, "9.6.24": 9, "18beta1": 18} {
+		if got, err := ServerMajor(in); err != nil || got != want {
+			t.Errorf("ServerMajor(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	if _, err := ServerMajor("devel"); err == nil {
+		t.Error(`ServerMajor("devel") succeeded`)
+	}
+}
