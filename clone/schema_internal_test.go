@@ -77,3 +77,21 @@ func TestTypeMapNeedsText(t *testing.T) {
 		}
 	}
 }
+
+func TestMaintenanceWorkers(t *testing.T) {
+	tests := []struct {
+		cpus, jobs, want int
+	}{
+		{cpus: 2, jobs: 2, want: 0}, // every core already runs an index build
+		{cpus: 2, jobs: 1, want: 1}, // one spare core
+		{cpus: 8, jobs: 2, want: 3}, // four cores per session: three workers
+		{cpus: 1, jobs: 4, want: 0}, // more sessions than cores
+		{cpus: 4, jobs: 0, want: 3}, // jobs 0 counts as one session
+		{cpus: 16, jobs: 16, want: 0},
+	}
+	for _, tt := range tests {
+		if got := maintenanceWorkers(tt.cpus, tt.jobs); got != tt.want {
+			t.Errorf("maintenanceWorkers(%d, %d) = %d, want %d", tt.cpus, tt.jobs, got, tt.want)
+		}
+	}
+}
