@@ -69,17 +69,20 @@ type Options struct {
 // MaskTable is called once per table before the data phase, with the
 // table's schema-qualified unquoted name ("public.users") and the columns
 // the COPY reads from the source, in order (generated columns excluded: the
-// target recomputes them from the masked values). It returns a nil filter
+// target recomputes them from the masked values). It returns nil filters
 // for a table that passes through untouched, as raw binary COPY bytes.
-// Otherwise the filter reads the source's COPY text-format stream from src
-// and writes the rewritten rows in text format to dst, with the columns
+// Otherwise the text filter reads the source's COPY text-format stream from
+// src and writes the rewritten rows in text format to dst, with the columns
 // named by targetColumns (a masker may leave columns out so that the target
-// fills in their defaults), and returns the number of rows it wrote. A
-// filter must keep memory bounded (a row at a time) and stop promptly when
-// ctx is cancelled. The function type is spelled out (no named type) so
-// that an implementation needs nothing from this package.
+// fills in their defaults), and returns the number of rows it wrote. The
+// binary filter, when not nil, does the same in binary COPY format; the
+// copier uses it unless the table must travel as text anyway (types whose
+// binary form embeds OIDs), which spares both servers the text conversion
+// of every column. A filter must keep memory bounded (a row at a time) and
+// stop promptly when ctx is cancelled. The function type is spelled out (no
+// named type) so that an implementation needs nothing from this package.
 type Masker interface {
-	MaskTable(table string, columns []string) (filter func(ctx context.Context, dst io.Writer, src io.Reader) (rows int64, err error), targetColumns []string)
+	MaskTable(table string, columns []string) (text, binary func(ctx context.Context, dst io.Writer, src io.Reader) (rows int64, err error), targetColumns []string)
 }
 
 func (o Options) withDefaults() Options {
@@ -630,11 +633,17 @@ func (c *cloner) copyData(ctx context.Context) error {
 	plan := make([]TableInfo, len(states))
 	for i, ts := range states {
 		if c.o.Masker != nil {
-			if f, cols := c.o.Masker.MaskTable(ts.t.String(), ts.t.cols); f != nil {
-				// A filter rewrites text COPY rows: decoding only the
-				// masked tables is what keeps every other table raw bytes.
-				ts.t.filter, ts.t.targetCols = f, cols
-				ts.t.text, ts.t.reason = true, "masked"
+			text, binary, cols := c.o.Masker.MaskTable(ts.t.String(), ts.t.cols)
+			switch {
+			case text == nil:
+				// Nothing to mask: the table stays raw bytes.
+			case binary != nil && !ts.t.text:
+				ts.t.filter, ts.t.targetCols = binary, cols
+			default:
+				ts.t.filter, ts.t.targetCols = text, cols
+				if !ts.t.text {
+					ts.t.text, ts.t.reason = true, "masked"
+				}
 			}
 		}
 		plan[i] = TableInfo{Name: ts.t.String(), Bytes: ts.t.bytes, Chunks: ts.chunks}

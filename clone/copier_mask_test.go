@@ -23,14 +23,14 @@ type lineMasker struct {
 	columns map[string][]string
 }
 
-func (m *lineMasker) MaskTable(table string, columns []string) (func(context.Context, io.Writer, io.Reader) (int64, error), []string) {
+func (m *lineMasker) MaskTable(table string, columns []string) (text, binary func(context.Context, io.Writer, io.Reader) (int64, error), targetColumns []string) {
 	m.asked = append(m.asked, table)
 	if m.columns == nil {
 		m.columns = map[string][]string{}
 	}
 	m.columns[table] = columns
 	if table != m.table {
-		return nil, nil
+		return nil, nil, nil
 	}
 	return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
 		sc := bufio.NewScanner(src)
@@ -47,7 +47,7 @@ func (m *lineMasker) MaskTable(table string, columns []string) (func(context.Con
 			}
 		}
 		return n, sc.Err()
-	}, columns
+	}, nil, columns
 }
 
 func TestCloneWithMasker(t *testing.T) {

@@ -7,18 +7,27 @@ import (
 
 // MaskTable lets a Plan mask a clone while it streams (it implements
 // clone.Masker without importing package clone). For a table with nothing
-// to mask it returns a nil filter, and the table is copied as raw binary
-// COPY bytes. Otherwise the filter is FilterCopyText with this table's
-// masker, and targetColumns leaves out the columns decided "default".
+// to mask it returns nil filters, and the table is copied as raw binary
+// COPY bytes. Otherwise text is FilterCopyText with this table's masker;
+// binary is FilterCopyBinary where every column the masker converts has a
+// binary form it knows (CanFilterBinary), nil where not; targetColumns
+// leaves out the columns decided "default".
 //
-// The source session must use DateStyle ISO; the clone's sessions do.
-func (p *Plan) MaskTable(table string, columns []string) (filter func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error), targetColumns []string) {
+// The source session must use DateStyle ISO and TimeZone UTC; the clone's
+// sessions do.
+func (p *Plan) MaskTable(table string, columns []string) (text, binary func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error), targetColumns []string) {
 	tm := p.Table(table)
 	if tm == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	cols := append([]string(nil), columns...)
-	return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+	text = func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
 		return FilterCopyText(ctx, dst, src, tm, cols)
-	}, tm.TargetColumns(cols)
+	}
+	if tm.CanFilterBinary(cols) {
+		binary = func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+			return FilterCopyBinary(ctx, dst, src, tm, cols)
+		}
+	}
+	return text, binary, tm.TargetColumns(cols)
 }

@@ -28,6 +28,9 @@ type colPlan struct {
 	reads     []string // other columns a row transform reads
 	decision  *Decision
 	generated bool
+	// typ is the column's base type as pg_type names it ("int8", "text");
+	// it decides whether a binary COPY can carry the column (binaryCodecFor).
+	typ string
 }
 
 // Table returns the qualified name of the (root) table.
@@ -172,6 +175,18 @@ func newCopyFilter(tm *TableMasker, columns []string) (*copyFilter, error) {
 
 // row masks one line (without its newline) and writes it.
 func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
+	if err := f.splitText(line, num); err != nil {
+		return err
+	}
+	if err := f.mask(num); err != nil {
+		return err
+	}
+	return f.writeText(w, line)
+}
+
+// splitText finds the fields of a text COPY line and decodes the ones the
+// transforms read.
+func (f *copyFilter) splitText(line []byte, num int64) error {
 	n := len(f.cols)
 	// Split on tabs: raw tabs never occur inside a field.
 	k := 0
@@ -199,7 +214,12 @@ func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
 			f.orig[i] = decodeCopy(f.orig[i][:0], fld)
 		}
 	}
-	// Mask: plain transforms first, then the ones that read the row.
+	return nil
+}
+
+// mask computes the outputs of the masked columns from f.orig and f.nulls:
+// plain transforms first, then the ones that read the row.
+func (f *copyFilter) mask(num int64) error {
 	f.memo.n = 0
 	for pass := 0; pass < 2; pass++ {
 		for i, cp := range f.cols {
@@ -236,6 +256,13 @@ func (f *copyFilter) row(w *bufio.Writer, line []byte, num int64) error {
 			}
 		}
 	}
+	return nil
+}
+
+// writeText writes the masked row in text COPY format; line is the row as
+// it came, for the kept columns.
+func (f *copyFilter) writeText(w *bufio.Writer, line []byte) error {
+	n := len(f.cols)
 	first := true
 	for i := 0; i < n; i++ {
 		cp := f.cols[i]

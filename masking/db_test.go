@@ -48,6 +48,8 @@ func TestDatabase(t *testing.T) {
 	t.Run("Catalog", func(t *testing.T) { testCatalogFixture(t, ctx, env) })
 	t.Run("CopyRoundTrip", func(t *testing.T) { testCopyRoundTrip(t, ctx, env) })
 	t.Run("MaskedClone", func(t *testing.T) { testMaskedClone(t, ctx, env) })
+	t.Run("BinaryCodecs", func(t *testing.T) { testBinaryCodecs(t, ctx, env) })
+	t.Run("BinaryMatchesText", func(t *testing.T) { testBinaryMatchesText(t, ctx, env) })
 	t.Run("Scan", func(t *testing.T) { testScanFixture(t, ctx, env) })
 	t.Run("Workload", func(t *testing.T) { testWorkloadFixture(t, ctx, env) })
 	t.Run("Audit", func(t *testing.T) { testAuditFixture(t, ctx, env) })
@@ -94,9 +96,10 @@ func testCatalogFixture(t *testing.T, ctx context.Context, env *dbEnv) {
 	}
 }
 
-// copyTable streams table from src to dst through COPY text format, masked
-// by tm when it is not nil — what the copier does for a masked table.
-func copyTable(ctx context.Context, src, dst *pgx.Conn, table, into pgx.Identifier, cols []string, tm *TableMasker) (int64, error) {
+// copyTable streams table from src to dst through COPY text format (binary
+// format with binary set), masked by tm when it is not nil — what the
+// copier does for a masked table.
+func copyTable(ctx context.Context, src, dst *pgx.Conn, table, into pgx.Identifier, cols []string, tm *TableMasker, binary bool) (int64, error) {
 	quote := func(cs []string) string {
 		q := make([]string, len(cs))
 		for i, c := range cs {
@@ -104,9 +107,14 @@ func copyTable(ctx context.Context, src, dst *pgx.Conn, table, into pgx.Identifi
 		}
 		return strings.Join(q, ", ")
 	}
+	format, filter := "text", FilterCopyText
+	if binary {
+		format, filter = "binary", FilterCopyBinary
+	}
 	pr, pw := io.Pipe()
 	go func() {
-		_, err := src.PgConn().CopyTo(ctx, pw, fmt.Sprintf("COPY %s (%s) TO STDOUT", table.Sanitize(), quote(cols)))
+		// A query, so that a partitioned table reads as a whole.
+		_, err := src.PgConn().CopyTo(ctx, pw, fmt.Sprintf("COPY (SELECT %s FROM %s) TO STDOUT (FORMAT %s)", quote(cols), table.Sanitize(), format))
 		pw.CloseWithError(err)
 	}()
 	var r io.Reader = pr
@@ -114,14 +122,14 @@ func copyTable(ctx context.Context, src, dst *pgx.Conn, table, into pgx.Identifi
 	if tm != nil {
 		mr, mw := io.Pipe()
 		go func() {
-			_, err := FilterCopyText(ctx, mw, pr, tm, cols)
+			_, err := filter(ctx, mw, pr, tm, cols)
 			pr.CloseWithError(err)
 			mw.CloseWithError(err)
 		}()
 		r = mr
 		target = tm.TargetColumns(cols)
 	}
-	tag, err := dst.PgConn().CopyFrom(ctx, r, fmt.Sprintf("COPY %s (%s) FROM STDIN", into.Sanitize(), quote(target)))
+	tag, err := dst.PgConn().CopyFrom(ctx, r, fmt.Sprintf("COPY %s (%s) FROM STDIN (FORMAT %s)", into.Sanitize(), quote(target), format))
 	pr.CloseWithError(io.ErrClosedPipe)
 	return tag.RowsAffected(), err
 }
@@ -170,7 +178,7 @@ tables:
 	}
 	tm := plan.Table("src")
 	other := env.conn(t, ctx, "copy_rt")
-	n, err := copyTable(ctx, conn, other, pgx.Identifier{"public", "src"}, pgx.Identifier{"public", "dst"}, tm.Columns(), tm)
+	n, err := copyTable(ctx, conn, other, pgx.Identifier{"public", "src"}, pgx.Identifier{"public", "dst"}, tm.Columns(), tm, false)
 	if err != nil {
 		t.Fatal(err)
 	}

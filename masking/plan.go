@@ -225,7 +225,7 @@ func NewPlan(rules *Rules, cat *Catalog, kr *Keyring) (*Plan, error) {
 		masks := false
 		for _, c := range t.Columns {
 			d := p.dec[t.QualifiedName()][c.Name]
-			cp := &colPlan{name: c.Name, action: d.Action, decision: d}
+			cp := &colPlan{name: c.Name, action: d.Action, decision: d, typ: c.Type}
 			tm.cols[c.Name] = cp
 			tm.order = append(tm.order, c.Name)
 			if c.Generated {

@@ -376,14 +376,14 @@ SELECT n.nspname || '.' || c.relname,
 type textPassthrough struct{ plan *masking.Plan }
 
 // MaskTable implements clone.Masker.
-func (p textPassthrough) MaskTable(table string, columns []string) (func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error), []string) {
+func (p textPassthrough) MaskTable(table string, columns []string) (text, binary func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error), targetColumns []string) {
 	if p.plan.Table(table) == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	return func(_ context.Context, dst io.Writer, src io.Reader) (int64, error) {
 		_, err := io.Copy(dst, src)
 		return 0, err // the copier counts rows from COPY FROM's tag
-	}, columns
+	}, nil, columns
 }
 
 // cpuTimes are CPU times (user + system) spent so far.
