@@ -469,7 +469,7 @@ func FilterCopyBinary(ctx context.Context, dst io.Writer, src io.Reader, tm *Tab
 				return rows, fmt.Errorf("mask table %s: %w", tm.table, err)
 			}
 		}
-		if _, err := io.ReadFull(r, word[:2]); err != nil {
+		if err := readFull(r, word[:2]); err != nil {
 			return rows, fail("row %d: read: %w", rows+1, err)
 		}
 		count := int16(binary.BigEndian.Uint16(word[:2]))
@@ -483,12 +483,12 @@ func FilterCopyBinary(ctx context.Context, dst io.Writer, src io.Reader, tm *Tab
 		// kept columns goes out as one slice of it.
 		row = row[:0]
 		for i := 0; i < n; i++ {
-			if _, err := io.ReadFull(r, word[:]); err != nil {
+			f.starts[i] = len(row)
+			row = append(row, 0, 0, 0, 0)
+			if err := readFull(r, row[len(row)-4:]); err != nil {
 				return rows, fail("row %d: read: %w", rows+1, err)
 			}
-			size := int32(binary.BigEndian.Uint32(word[:]))
-			f.starts[i] = len(row)
-			row = append(row, word[:]...)
+			size := int32(binary.BigEndian.Uint32(row[len(row)-4:]))
 			f.nulls[i] = size < 0
 			if size <= 0 {
 				continue
@@ -498,7 +498,7 @@ func FilterCopyBinary(ctx context.Context, dst io.Writer, src io.Reader, tm *Tab
 			}
 			row = slices.Grow(row, int(size))
 			row = row[:len(row)+int(size)]
-			if _, err := io.ReadFull(r, row[len(row)-int(size):]); err != nil {
+			if err := readFull(r, row[len(row)-int(size):]); err != nil {
 				return rows, fail("row %d: read: %w", rows+1, err)
 			}
 		}
@@ -548,4 +548,17 @@ func FilterCopyBinary(ctx context.Context, dst io.Writer, src io.Reader, tm *Tab
 		return rows, fmt.Errorf("mask table %s: write: %w", tm.table, err)
 	}
 	return rows, nil
+}
+
+// readFull fills p from r: a copy out of r's buffer when it holds enough
+// (most fields), io.ReadFull otherwise.
+func readFull(r *bufio.Reader, p []byte) error {
+	if len(p) <= r.Buffered() {
+		b, _ := r.Peek(len(p))
+		copy(p, b)
+		_, err := r.Discard(len(p))
+		return err
+	}
+	_, err := io.ReadFull(r, p)
+	return err
 }

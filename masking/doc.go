@@ -19,9 +19,13 @@
 //     a column without one fails the run (fail closed). [NewPlan] checks the
 //     rules against a live [Catalog]: foreign-key closure, collision-prone
 //     transforms on unique columns, type and length fit.
-//   - The COPY stream ([Plan.Table], [FilterCopyText]): masked tables are
-//     decoded from PostgreSQL COPY text format, transformed and re-encoded
-//     while they stream; memory is bounded by one row.
+//   - The COPY stream ([Plan.Table], [FilterCopyBinary], [FilterCopyText]):
+//     masked tables are decoded while they stream, from binary COPY where
+//     every column the masker converts has a binary codec (text types,
+//     json/jsonb, integers, uuid, date, inet/cidr: the servers then skip
+//     the text conversion of every column), from text COPY otherwise;
+//     transformed and re-encoded; kept columns pass through byte for byte;
+//     memory is bounded by one row.
 //   - Detection ([Scan]): scores columns by name, type and sampled values and
 //     proposes a rules file. It never prints a sampled value.
 //     [Plan.CheckReasons] refuses a run that keeps a high-confidence PII
