@@ -356,15 +356,14 @@ func (c *cloner) fill(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = c.phase(ctx, PhaseMatviews, func(ctx context.Context) error {
-		return refreshMatviews(ctx, tconn, c.src.matviews, c.o.Logger)
-	})
-	if err != nil {
-		return err
-	}
 	tconn.Close(ctx)
 	if err := c.phase(ctx, PhaseAnalyze, func(ctx context.Context) error {
-		return analyzeAll(ctx, c.tgt.tmpDSN, tmpDesc, c.o.Jobs)
+		// Materialized views refresh in one session while the others
+		// analyze tables: a refresh only reads the tables, which ANALYZE
+		// does not block.
+		return analyzeAll(ctx, c.tgt.tmpDSN, tmpDesc, c.o.Jobs, func(ctx context.Context, conn *pgx.Conn) error {
+			return refreshMatviews(ctx, conn, c.src.matviews, c.o.Logger)
+		})
 	}); err != nil {
 		return err
 	}
@@ -978,9 +977,12 @@ func refreshMatviews(ctx context.Context, conn *pgx.Conn, mvs []matview, log *sl
 	return nil
 }
 
-// analyzeAll runs ANALYZE on every table, materialized view and partitioned
-// table of the database dsn names, in jobs parallel sessions.
-func analyzeAll(ctx context.Context, dsn, desc string, jobs int) error {
+// analyzeAll runs ANALYZE on every table, materialized view and
+// partitioned table of the database dsn names, in jobs parallel sessions.
+// When refresh is not nil, the first session runs it before it analyzes
+// anything, and the materialized views are analyzed only after it, so that
+// their statistics describe their refreshed contents.
+func analyzeAll(ctx context.Context, dsn, desc string, jobs int, refresh func(context.Context, *pgx.Conn) error) error {
 	conn, err := connectTarget(ctx, dsn, desc)
 	if err != nil {
 		return err
@@ -990,7 +992,7 @@ func analyzeAll(ctx context.Context, dsn, desc string, jobs int) error {
 	// would do the work twice. A partitioned table is scheduled by the size
 	// of its whole tree, so the longest job starts first.
 	rows, err := conn.Query(ctx, `
-SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relkind = 'm'
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'm', 'p') AND NOT c.relispartition
   AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
@@ -1001,16 +1003,31 @@ ORDER BY CASE WHEN c.relkind = 'p'
 		conn.Close(ctx)
 		return fmt.Errorf("list tables to analyze in %s: %w", desc, err)
 	}
-	rels, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type rel struct {
+		name    string
+		matview bool
+	}
+	rels, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rel, error) {
+		var r rel
+		err := row.Scan(&r.name, &r.matview)
+		return r, err
+	})
 	if err != nil {
 		conn.Close(ctx)
 		return fmt.Errorf("list tables to analyze in %s: %w", desc, err)
 	}
 	queue := make(chan string, len(rels))
+	var matviews []string
 	for _, r := range rels {
-		queue <- r
+		if r.matview && refresh != nil {
+			matviews = append(matviews, r.name)
+			continue
+		}
+		queue <- r.name
 	}
-	close(queue)
+	if refresh == nil {
+		close(queue)
+	}
 	g := newGroup(ctx)
 	for i := range min(jobs, max(1, len(rels))) {
 		g.Go(func(ctx context.Context) error {
@@ -1022,6 +1039,17 @@ ORDER BY CASE WHEN c.relkind = 'p'
 				}
 			}
 			defer c.Close(context.WithoutCancel(ctx))
+			if i == 0 && refresh != nil {
+				// The others wait on the queue until it is closed here.
+				err := refresh(ctx, c)
+				for _, m := range matviews {
+					queue <- m
+				}
+				close(queue)
+				if err != nil {
+					return err
+				}
+			}
 			for rel := range queue {
 				if err := execSimple(ctx, c.PgConn(), "ANALYZE "+rel); err != nil {
 					return fmt.Errorf("analyze %s in %s: %w", rel, desc, err)

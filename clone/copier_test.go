@@ -103,6 +103,15 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 		if analyzed < 10 {
 			t.Errorf("only %d tables analyzed on the clone", analyzed)
 		}
+		// A populated materialized view is analyzed after its refresh: its
+		// statistics count its rows (-1 before any ANALYZE).
+		var mvStats string
+		queryRow(t, ctx, c.DSN("features"), `SELECT
+			'order_totals=' || ((SELECT reltuples FROM pg_class WHERE relname = 'order_totals') = (SELECT count(*) FROM order_totals)) ||
+			',top_customers=' || ((SELECT reltuples FROM pg_class WHERE relname = 'top_customers') = (SELECT count(*) FROM top_customers))`, nil, &mvStats)
+		if w := "order_totals=true,top_customers=true"; mvStats != w {
+			t.Errorf("materialized views with row statistics on the clone: %s, want %s", mvStats, w)
+		}
 
 		// The result and the progress events agree with each other.
 		byName := map[string]clone.TableResult{}

@@ -70,8 +70,7 @@ const (
 	PhaseData      = "data"      // parallel COPY of every table
 	PhaseSequences = "sequences" // setval for every sequence, then the contents of large objects
 	PhasePostData  = "post-data" // pg_restore --section=post-data: indexes, constraints, triggers
-	PhaseMatviews  = "matviews"  // REFRESH MATERIALIZED VIEW for those populated on the source
-	PhaseAnalyze   = "analyze"   // ANALYZE every table
+	PhaseAnalyze   = "analyze"   // REFRESH MATERIALIZED VIEW for those populated on the source, alongside ANALYZE of every table
 	PhaseRestore   = "restore"   // Restore only: pg_restore or psql runs the dump
 	PhaseFinish    = "finish"    // the temporary database replaces the target
 )
