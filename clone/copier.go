@@ -320,7 +320,7 @@ func (c *cloner) fill(ctx context.Context) error {
 		return err
 	}
 
-	// One target session for sequences, large objects and matviews.
+	// One target session for sequences and large objects.
 	tconn, err := connectTarget(ctx, c.tgt.tmpDSN, tmpDesc)
 	if err != nil {
 		return err
