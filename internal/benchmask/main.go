@@ -4,13 +4,15 @@
 //  1. clone.Clone (in process) of the tenant three ways, alternately, --runs
 //     times each: unmasked (binary COPY), "text" (the tables the rules mask
 //     streamed as text COPY but unchanged: the cost of text COPY alone) and
-//     masked with masking/testdata/fixture_masking.yaml. It prints each wall
+//     masked with masking/testdata/fixture_masking.yaml (binary COPY where
+//     the masker has binary codecs for every column it converts). It prints each wall
 //     time and the CPU time of dbtwin (with pg_dump and pg_restore) and of
 //     the PostgreSQL server, the best wall time of each kind, the
 //     masked/unmasked ratio against the target (≤ 1.25×) and the CPU ratio,
 //     which a busy machine disturbs less than wall time;
 //  2. per table, the masked clone's time against the unmasked one's, and
-//     masking.FilterCopyText alone on each masked table's rows (read into
+//     the row filter alone (masking.FilterCopyBinary or FilterCopyText, in
+//     the format the clone uses) on each masked table's rows (read into
 //     memory first), on one core: where the masking's time goes;
 //  3. every transform on one core (testing.Benchmark, in process): values/s
 //     and allocations per value, the keyed-hash and bijective ones checked
@@ -251,9 +253,11 @@ func benchClone(ctx context.Context, cfg config, kr *masking.Keyring, out io.Wri
 	return benchFilter(ctx, conn, plan, cfg.filterProfile, out)
 }
 
-// benchFilter measures FilterCopyText alone, on one core, per masked
-// table: the COPY text of the table is read into memory first, so neither
-// server is involved.
+// benchFilter measures the row filter alone, on one core, per masked
+// table, in the COPY format the clone uses for it (FilterCopyBinary where
+// the masker converts only types it has binary codecs for and no column's
+// binary form embeds a type OID, FilterCopyText otherwise): the table's
+// COPY data is read into memory first, so neither server is involved.
 func benchFilter(ctx context.Context, conn *pgx.Conn, plan *masking.Plan, profile string, out io.Writer) error {
 	if _, err := conn.Exec(ctx, "SET datestyle = ISO; SET intervalstyle = postgres; SET extra_float_digits = 3; SET timezone = 'UTC'"); err != nil {
 		return err
@@ -269,9 +273,9 @@ func benchFilter(ctx context.Context, conn *pgx.Conn, plan *masking.Plan, profil
 	}
 	prev := runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(prev)
-	fmt.Fprintln(out, "FilterCopyText alone (rows already in memory, one core):")
+	fmt.Fprintln(out, "row filter alone (rows already in memory, one core):")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "table\tCOPY text\trows\tfilter\tMB/s\trows/s\t")
+	fmt.Fprintln(tw, "table\tformat\tCOPY data\trows\tfilter\tMB/s\trows/s\t")
 	var total time.Duration
 	if profile != "" {
 		f, err := os.Create(profile)
@@ -294,23 +298,37 @@ func benchFilter(ctx context.Context, conn *pgx.Conn, plan *masking.Plan, profil
 		for i, c := range cols {
 			quoted[i] = pgx.Identifier{c}.Sanitize()
 		}
-		var buf strings.Builder
 		schema, table, _ := strings.Cut(name, ".")
-		if _, err := conn.PgConn().CopyTo(ctx, &buf, fmt.Sprintf("COPY %s (%s) TO STDOUT", pgx.Identifier{schema, table}.Sanitize(), strings.Join(quoted, ", "))); err != nil {
+		ident := pgx.Identifier{schema, table}.Sanitize()
+		// The copier's rule: composites and arrays of user-defined types
+		// travel as text.
+		var embedsOIDs bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+			LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
+			WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
+			  AND (t.typtype = 'c' OR e.typtype = 'c' OR e.oid >= 16384))`, ident).Scan(&embedsOIDs); err != nil {
+			return err
+		}
+		format, filter := "text", masking.FilterCopyText
+		if !embedsOIDs && tm.CanFilterBinary(cols) {
+			format, filter = "binary", masking.FilterCopyBinary
+		}
+		var buf strings.Builder
+		if _, err := conn.PgConn().CopyTo(ctx, &buf, fmt.Sprintf("COPY %s (%s) TO STDOUT (FORMAT %s)", ident, strings.Join(quoted, ", "), format)); err != nil {
 			return fmt.Errorf("copy %s out: %w", name, err)
 		}
 		data := buf.String()
 		start := time.Now()
-		n, err := masking.FilterCopyText(ctx, io.Discard, strings.NewReader(data), tm, cols)
+		n, err := filter(ctx, io.Discard, strings.NewReader(data), tm, cols)
 		d := time.Since(start)
 		if err != nil {
 			return err
 		}
 		total += d
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f\t%s\t\n", name, mb(int64(len(data))), n, d.Round(time.Millisecond),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.1f\t%s\t\n", name, format, mb(int64(len(data))), n, d.Round(time.Millisecond),
 			float64(len(data))/(1<<20)/d.Seconds(), thousands(float64(n)/d.Seconds()))
 	}
-	fmt.Fprintf(tw, "total\t\t\t%s\t\t\t\n", total.Round(time.Millisecond))
+	fmt.Fprintf(tw, "total\t\t\t\t%s\t\t\t\n", total.Round(time.Millisecond))
 	return tw.Flush()
 }
 
