@@ -7,8 +7,9 @@
 //	(c) pg_dump | psql
 //	(d) a template copy of (a)'s finished clone (CREATE DATABASE … TEMPLATE)
 //
-// It prints wall time and peak RSS of the client processes and the ratios
-// against the issue's targets, and checks that every copy has the source's
+// It prints wall time, CPU time (client processes and the PostgreSQL
+// server) and peak RSS of the client processes and the ratios against the
+// issue's targets, and checks that every copy has the source's
 // row counts. A second, smaller source shows whether dbtwin's peak RSS
 // depends on the database size. Run it with `make bench-clone`.
 package main
@@ -23,6 +24,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -31,6 +33,7 @@ import (
 
 	"github.com/dbtwin/dbtwin/clone/local"
 	"github.com/dbtwin/dbtwin/fixtures"
+	"github.com/dbtwin/dbtwin/internal/cputime"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -38,6 +41,7 @@ type measurement struct {
 	name    string
 	wall    time.Duration
 	peakRSS int64 // KiB, the largest of the client processes involved
+	cpu     cputime.Times
 	note    string
 }
 
@@ -70,6 +74,10 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 	}
 	defer c.Close(context.Background())
 	pg := func(p string) string { return filepath.Join(c.BinDir(), p) }
+	pm, ok := c.Record().ServerPID()
+	if !ok {
+		return fmt.Errorf("find the postmaster of %s", c.Name())
+	}
 
 	fmt.Fprintf(out, "benchclone: PostgreSQL %d sandbox %s, scale %g, jobs %d\n", c.Major(), c.Name(), scale, jobs)
 	small := scale / 8
@@ -104,7 +112,7 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 		if err := exec1(ctx, c.DSN("postgres"), "CHECKPOINT"); err != nil {
 			return err
 		}
-		round, err := measureRound(ctx, c, bin, pg, jobs)
+		round, err := measureRound(ctx, c, bin, pg, jobs, pm)
 		if err != nil {
 			return err
 		}
@@ -147,16 +155,16 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 	}
 
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nmethod\twall\tpeak RSS (client)\tvs dbtwin\tnote")
+	fmt.Fprintln(tw, "\nmethod\twall\tCPU client + server\tpeak RSS (client)\tvs dbtwin\tnote")
 	base := ms[0].wall
 	for _, m := range ms {
 		rss := "-"
 		if m.peakRSS > 0 && m.name != withAnalyze.name {
 			rss = fmt.Sprintf("%.0f MB", float64(m.peakRSS)/1024)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fx\t%s\n", m.name, m.wall.Round(time.Millisecond), rss, m.wall.Seconds()/base.Seconds(), m.note)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fx\t%s\n", m.name, m.wall.Round(time.Millisecond), cpuString(m.cpu), rss, m.wall.Seconds()/base.Seconds(), m.note)
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%.0f MB\t\t%s\n", smallM.name, smallM.wall.Round(time.Millisecond), float64(smallM.peakRSS)/1024, "same clone of a source 1/8 the size")
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f MB\t\t%s\n", smallM.name, smallM.wall.Round(time.Millisecond), "-", float64(smallM.peakRSS)/1024, "same clone of a source 1/8 the size")
 	tw.Flush()
 
 	ratioB := ms[0].wall.Seconds() / ms[1].wall.Seconds()
@@ -168,6 +176,10 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 	ratioBA := ms[0].wall.Seconds() / ms[4].wall.Seconds()
 	check(out, "template copy / dbtwin", ratioD, "<= 0.30", ratioD <= 0.30)
 	fmt.Fprintf(out, "%-40s %8.2f   (both ending with fresh planner statistics)\n", "dbtwin / (pg_dump + pg_restore + analyze)", ratioBA)
+	// CPU time of the fastest round of each: on a machine whose cores the
+	// clone keeps busy, its wall time cannot go below CPU time / cores.
+	fmt.Fprintf(out, "%-40s %8.2f   (CPU time; dbtwin's CPU / %d cores = %s)\n", "dbtwin / (pg_dump -Fd + pg_restore) CPU",
+		ms[0].cpu.Total().Seconds()/ms[1].cpu.Total().Seconds(), runtime.NumCPU(), (ms[0].cpu.Total() / time.Duration(runtime.NumCPU())).Round(10*time.Millisecond))
 	check(out, "dbtwin peak RSS (MB)", float64(ms[0].peakRSS)/1024, "< 200", ms[0].peakRSS < 200*1024)
 	check(out, "peak RSS full / 1/8 size", float64(ms[0].peakRSS)/float64(smallM.peakRSS), "≈ 1 (independent of size)", float64(ms[0].peakRSS) < 1.5*float64(smallM.peakRSS))
 	return nil
@@ -177,10 +189,22 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 // targets: (a) dbtwin clone, (b) pg_dump -Fd + pg_restore (then, as its
 // documentation advises, ANALYZE), (c) pg_dump | psql, (d) a template copy
 // of (a)'s clone. The last measurement is (b) with ANALYZE.
-func measureRound(ctx context.Context, c *local.Cluster, bin string, pg func(string) string, jobs int) ([]measurement, error) {
+func measureRound(ctx context.Context, c *local.Cluster, bin string, pg func(string) string, jobs, pm int) ([]measurement, error) {
+	// withCPU adds to timed the CPU time spent by the client processes and
+	// by the server while it ran (read after a pause that lets the
+	// postmaster reap the sessions' backends; the pause is not wall time).
+	measure := func(run func() (measurement, error)) (measurement, error) {
+		before := cputime.Read(pm)
+		m, err := run()
+		time.Sleep(200 * time.Millisecond)
+		m.cpu = cputime.Read(pm).Sub(before)
+		return m, err
+	}
 	// (a) dbtwin clone
 	var ms []measurement
-	m, err := timed(ctx, "dbtwin clone", exec.Command(bin, "clone", "--source", c.DSN("source"), "--target", c.DSN("t_dbtwin"), "--jobs", fmt.Sprint(jobs)))
+	m, err := measure(func() (measurement, error) {
+		return timed(ctx, "dbtwin clone", exec.Command(bin, "clone", "--source", c.DSN("source"), "--target", c.DSN("t_dbtwin"), "--jobs", fmt.Sprint(jobs)))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -196,11 +220,15 @@ func measureRound(ctx context.Context, c *local.Cluster, bin string, pg func(str
 	if err := c.CreateDatabase(ctx, "t_restore"); err != nil {
 		return nil, err
 	}
-	dump, err := timed(ctx, "pg_dump -Fd", exec.Command(pg("pg_dump"), "-Fd", "-j", fmt.Sprint(jobs), "-Z0", "-f", dir, "-d", c.DSN("source")))
+	dump, err := measure(func() (measurement, error) {
+		return timed(ctx, "pg_dump -Fd", exec.Command(pg("pg_dump"), "-Fd", "-j", fmt.Sprint(jobs), "-Z0", "-f", dir, "-d", c.DSN("source")))
+	})
 	if err != nil {
 		return nil, err
 	}
-	restore, err := timed(ctx, "pg_restore", exec.Command(pg("pg_restore"), "-j", fmt.Sprint(jobs), "--no-owner", "--exit-on-error", "-d", c.DSN("t_restore"), dir))
+	restore, err := measure(func() (measurement, error) {
+		return timed(ctx, "pg_restore", exec.Command(pg("pg_restore"), "-j", fmt.Sprint(jobs), "--no-owner", "--exit-on-error", "-d", c.DSN("t_restore"), dir))
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -208,40 +236,56 @@ func measureRound(ctx context.Context, c *local.Cluster, bin string, pg func(str
 		name:    fmt.Sprintf("pg_dump -Fd -j%d -Z0 + pg_restore -j%d", jobs, jobs),
 		wall:    dump.wall + restore.wall,
 		peakRSS: max(dump.peakRSS, restore.peakRSS),
+		cpu:     cputime.Times{Client: dump.cpu.Client + restore.cpu.Client, Server: dump.cpu.Server + restore.cpu.Server},
 		note:    fmt.Sprintf("dump %s + restore %s (no statistics)", dump.wall.Round(time.Millisecond), restore.wall.Round(time.Millisecond)),
 	})
 	// dbtwin's clone ends with ANALYZE; pg_restore does not, and its
 	// documentation tells users to run ANALYZE after a restore. The same
 	// method with that step is shown too, so both comparisons are visible.
-	analyze, err := timed(ctx, "vacuumdb --analyze-only", exec.Command(pg("vacuumdb"), "--analyze-only", "-j", fmt.Sprint(jobs), "-q", "-d", c.DSN("t_restore")))
+	analyze, err := measure(func() (measurement, error) {
+		return timed(ctx, "vacuumdb --analyze-only", exec.Command(pg("vacuumdb"), "--analyze-only", "-j", fmt.Sprint(jobs), "-q", "-d", c.DSN("t_restore")))
+	})
 	if err != nil {
 		return nil, err
 	}
 	withAnalyze := ms[len(ms)-1]
 	withAnalyze.name += " + vacuumdb --analyze-only"
 	withAnalyze.wall += analyze.wall
+	withAnalyze.cpu = cputime.Times{Client: withAnalyze.cpu.Client + analyze.cpu.Client, Server: withAnalyze.cpu.Server + analyze.cpu.Server}
 	withAnalyze.note = fmt.Sprintf("as above + analyze %s", analyze.wall.Round(time.Millisecond))
 
 	// (c) pg_dump | psql
 	if err := c.CreateDatabase(ctx, "t_psql"); err != nil {
 		return nil, err
 	}
-	m, err = timedPipe(ctx, "pg_dump | psql",
-		exec.Command(pg("pg_dump"), "-d", c.DSN("source")),
-		exec.Command(pg("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", os.DevNull, "-d", c.DSN("t_psql")))
+	m, err = measure(func() (measurement, error) {
+		return timedPipe(ctx, "pg_dump | psql",
+			exec.Command(pg("pg_dump"), "-d", c.DSN("source")),
+			exec.Command(pg("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", os.DevNull, "-d", c.DSN("t_psql")))
+	})
 	if err != nil {
 		return nil, err
 	}
 	ms = append(ms, m)
 
 	// (d) template copy of the finished clone
-	start := time.Now()
-	if err := c.CreateDatabaseFromTemplate(ctx, "t_template", "t_dbtwin"); err != nil {
+	m, err = measure(func() (measurement, error) {
+		start := time.Now()
+		err := c.CreateDatabaseFromTemplate(ctx, "t_template", "t_dbtwin")
+		return measurement{name: "template copy of the clone", wall: time.Since(start), note: "CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY"}, err
+	})
+	if err != nil {
 		return nil, err
 	}
-	ms = append(ms, measurement{name: "template copy of the clone", wall: time.Since(start), note: "CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY"})
+	ms = append(ms, m)
 	ms = append(ms, withAnalyze)
 	return ms, nil
+}
+
+// cpuString shows CPU times as "total (client + server)".
+func cpuString(t cputime.Times) string {
+	r := func(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()) }
+	return fmt.Sprintf("%ss (%s + %s)", r(t.Total()), r(t.Client), r(t.Server))
 }
 
 func check(w io.Writer, what string, v float64, target string, ok bool) {

@@ -46,6 +46,7 @@ import (
 	"github.com/dbtwin/dbtwin/clone"
 	"github.com/dbtwin/dbtwin/clone/local"
 	"github.com/dbtwin/dbtwin/fixtures"
+	"github.com/dbtwin/dbtwin/internal/cputime"
 	"github.com/dbtwin/dbtwin/masking"
 )
 
@@ -186,7 +187,7 @@ func benchClone(ctx context.Context, cfg config, kr *masking.Keyring, out io.Wri
 					return err
 				}
 			}
-			before := readCPU(pm)
+			before := cputime.Read(pm)
 			start := time.Now()
 			res, err := clone.Clone(ctx, c.DSN(src), c.DSN(dst), clone.Options{Jobs: cfg.jobs, Masker: k.masker})
 			wall := time.Since(start)
@@ -198,11 +199,11 @@ func benchClone(ctx context.Context, cfg config, kr *masking.Keyring, out io.Wri
 				return fmt.Errorf("%s clone: %w", k.name, err)
 			}
 			time.Sleep(200 * time.Millisecond) // let the server reap the clone's backends
-			used := readCPU(pm).sub(before)
-			k.cpuSelf += used.self
-			k.cpuSrv += used.server
+			used := cputime.Read(pm).Sub(before)
+			k.cpuSelf += used.Client
+			k.cpuSrv += used.Server
 			fmt.Fprintf(out, "  run %d %-8s %8s wall, CPU dbtwin %6s postgres %6s  (%s)\n", i+1, k.name, wall.Round(time.Millisecond),
-				used.self.Round(10*time.Millisecond), used.server.Round(10*time.Millisecond), phases(res))
+				used.Client.Round(10*time.Millisecond), used.Server.Round(10*time.Millisecond), phases(res))
 			k.walls = append(k.walls, wall)
 			if k.best == nil || wall < k.bestWall {
 				k.best, k.bestWall = res, wall
@@ -402,63 +403,6 @@ func (p textPassthrough) MaskTable(table string, columns []string) (text, binary
 		_, err := io.Copy(dst, src)
 		return 0, err // the copier counts rows from COPY FROM's tag
 	}, nil, columns
-}
-
-// cpuTimes are CPU times (user + system) spent so far.
-type cpuTimes struct {
-	self   time.Duration // this process and its waited-for children (pg_dump, pg_restore)
-	server time.Duration // the postmaster, its exited children and its live ones
-}
-
-func (a cpuTimes) sub(b cpuTimes) cpuTimes { return cpuTimes{a.self - b.self, a.server - b.server} }
-
-// readCPU reads the CPU times of this process and of the PostgreSQL
-// server whose postmaster is pm (from /proc; Linux clock ticks of 10 ms).
-func readCPU(pm int) cpuTimes {
-	var t cpuTimes
-	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
-		var ru syscall.Rusage
-		if syscall.Getrusage(who, &ru) == nil {
-			t.self += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
-	}
-	const tick = 10 * time.Millisecond
-	if f, ok := procStat(pm); ok {
-		t.server += time.Duration(f[11]+f[12]+f[13]+f[14]) * tick // utime stime cutime cstime
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if f, ok := procStat(pid); ok && f[1] == int64(pm) {
-			t.server += time.Duration(f[11]+f[12]) * tick
-		}
-	}
-	return t
-}
-
-// procStat returns the numeric fields of /proc/<pid>/stat from the fourth
-// (ppid) on, indexed from the third (state = 0, ppid = 1, utime = 11 …).
-func procStat(pid int) ([]int64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil, false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return nil, false
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	if len(fields) < 15 {
-		return nil, false
-	}
-	out := make([]int64, len(fields))
-	for j, f := range fields[1:] {
-		out[j+1], _ = strconv.ParseInt(f, 10, 64)
-	}
-	return out, true
 }
 
 func phases(res *clone.Result) string {
