@@ -175,9 +175,10 @@ func (e *VersionError) Unwrap() error { return e.Err }
 //     into COPY FROM on the target, largest tables first, through an
 //     in-memory pipe. A table that would keep one worker busy long after
 //     the others is split into ctid block ranges (Options.SplitThreshold).
-//     The stream is binary COPY, except for tables with a column whose
-//     binary form embeds type OIDs (composites, arrays of user-defined
-//     types), which use text COPY.
+//     The stream is binary COPY; an array of a user-defined type (enum,
+//     domain, extension type) has its element type OID rewritten to the
+//     target's on the way; tables with a column whose binary form embeds
+//     type OIDs deeper (composites, arrays of them) use text COPY.
 //  4. Sequences get the source's values (setval), large objects are copied,
 //     pg_restore --section=post-data --jobs builds indexes, constraints and
 //     triggers in parallel, populated materialized views are refreshed and
@@ -636,9 +637,11 @@ func (c *cloner) copyData(ctx context.Context) error {
 			switch {
 			case text == nil:
 				// Nothing to mask: the table stays raw bytes.
-			case binary != nil && !ts.t.text:
+			case binary != nil && !ts.t.text && len(ts.t.relabel) == 0:
 				ts.t.filter, ts.t.targetCols = binary, cols
 			default:
+				// The masker passes the columns it keeps through as they
+				// came, so arrays that would need relabelling go as text.
 				ts.t.filter, ts.t.targetCols = text, cols
 				if !ts.t.text {
 					ts.t.text, ts.t.reason = true, "masked"
@@ -679,6 +682,10 @@ func (c *cloner) copyData(ctx context.Context) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	if err := resolveRelabels(ctx, workers[0].dst, c.src.tables); err != nil {
 		return err
 	}
 

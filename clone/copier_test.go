@@ -128,6 +128,7 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 			"public.orders": 30000 - 30000/97, "public.customers": 600, "public.customer_extras": 300,
 			"public.events_2024": 1698, "public.empty_table": 0, "Sales.Quarterly Report": 16,
 			"public.notes": 50, "public.urgent_notes": 30, "public.only_generated": 2, "public.scratch": 100,
+			"public.mood_log": 200,
 		} {
 			if tr := byName[name]; tr.Rows != wantRows {
 				t.Errorf("table %s: %d rows copied, want %d (%+v)", name, tr.Rows, wantRows, tr)
@@ -144,7 +145,7 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 				t.Errorf("table %s copied in format %q, want text (composite or enum[] columns)", name, f)
 			}
 		}
-		for _, name := range []string{"public.customers", "public.orders"} {
+		for _, name := range []string{"public.customers", "public.orders", "public.mood_log"} {
 			if f := byName[name].Format; f != "binary" {
 				t.Errorf("table %s copied in format %q, want binary", name, f)
 			}

@@ -66,14 +66,35 @@ func TestTypeMapNeedsText(t *testing.T) {
 		16406: {name: "citext", typtype: 'b', binaryIO: true},
 		16407: {name: "nosend", typtype: 'b', binaryIO: false},
 		16408: {name: "addr_dom", typtype: 'd', basetype: 16402, binaryIO: true},
+		16409: {name: "address[]", typtype: 'b', elem: 16402, binaryIO: true},
+		16410: {name: "citext[]", typtype: 'b', elem: 16406, binaryIO: true},
+		16411: {name: "moods_dom", typtype: 'd', basetype: 16401, binaryIO: true},
+		16412: {name: "moods_dom[]", typtype: 'b', elem: 16411, binaryIO: true},
+		16413: {name: "nosend[]", typtype: 'b', elem: 16407, binaryIO: true},
+		16414: {name: "floatrange", typtype: 'r', binaryIO: true},
+		16415: {name: "floatrange[]", typtype: 'b', elem: 16414, binaryIO: true},
 	}
-	for oid, wantText := range map[uint32]bool{
-		23: false, 1007: false, 16400: false, 16406: false, 16403: false,
-		16401: true, 16402: true, 16404: true, 16405: true, 16407: true, 16408: true, 99999: true,
-	} {
-		why := m.needsText(oid)
-		if (why != "") != wantText {
-			t.Errorf("needsText(%d %s) = %q, want text %v", oid, m[oid].name, why, wantText)
+	tests := []struct {
+		oid     uint32
+		text    bool
+		relabel uint32
+	}{
+		{oid: 23}, {oid: 1007}, {oid: 16400}, {oid: 16406}, {oid: 16403}, {oid: 16414},
+		{oid: 16401, relabel: 16400}, // enum[]: one OID in the header
+		{oid: 16404, relabel: 16403}, // domain[]
+		{oid: 16405, relabel: 16400}, // a domain over enum[]
+		{oid: 16410, relabel: 16406}, // extension type[]
+		{oid: 16402, text: true},     // composite
+		{oid: 16408, text: true},     // domain over a composite
+		{oid: 16409, text: true},     // composite[]: OIDs in every element
+		{oid: 16412, text: true},     // array of a domain over an array
+		{oid: 16415, text: true},     // range[]
+		{oid: 16407, text: true}, {oid: 16413, text: true}, {oid: 99999, text: true},
+	}
+	for _, tt := range tests {
+		why, relabel := m.needsText(tt.oid)
+		if (why != "") != tt.text || relabel != tt.relabel {
+			t.Errorf("needsText(%d %s) = %q, %d; want text %v, relabel %d", tt.oid, m[tt.oid].name, why, relabel, tt.text, tt.relabel)
 		}
 	}
 }

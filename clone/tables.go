@@ -35,6 +35,11 @@ type table struct {
 	// which column forced it.
 	text   bool
 	reason string
+	// relabel lists the columns of arrays of user-defined types, whose
+	// binary form names the element type by its source OID: the copier
+	// rewrites it to the target's OID (relabelArrays) or, for a masked
+	// table, copies in text.
+	relabel []relabelCol
 	// filter rewrites the rows on their way (Options.Masker); nil: none.
 	// targetCols are the columns it writes (nil: cols).
 	filter     func(context.Context, io.Writer, io.Reader) (int64, error)
@@ -155,19 +160,35 @@ ORDER BY a.attrelid, a.attnum`, oids)
 	}
 	for t, ts := range colType {
 		for i, typ := range ts {
-			if why := types.needsText(typ); why != "" {
+			why, elem := types.needsText(typ)
+			if why != "" {
 				t.text = true
 				t.reason = fmt.Sprintf("column %q: %s", t.cols[i], why)
+				t.relabel = nil
 				break
+			}
+			if elem != 0 {
+				e := types[elem]
+				t.relabel = append(t.relabel, relabelCol{pos: i, from: elem, schema: e.schema, typname: e.typname})
 			}
 		}
 	}
 	return tables, nil
 }
 
+// relabelCol is a column holding arrays of the user-defined type
+// schema.typname, whose OID is from on the source.
+type relabelCol struct {
+	pos             int
+	from            uint32
+	schema, typname string
+}
+
 // typeInfo is what the COPY format decision needs to know about a type.
 type typeInfo struct {
-	name     string
+	name     string // format_type, for messages
+	schema   string
+	typname  string
 	typtype  byte   // b base, c composite, d domain, e enum, p pseudo, r range, m multirange
 	basetype uint32 // for a domain
 	elem     uint32 // for an array (typlen = -1 and typelem <> 0)
@@ -183,50 +204,84 @@ type typeMap map[uint32]typeInfo
 const firstUnstableOID = 10000
 
 // needsText says why a column of type oid cannot be copied in binary COPY
-// format, or "" when it can.
+// format, or "" when it can; relabel is the OID of the element type when
+// the column holds arrays whose element type's OID must be rewritten on the
+// way (0 when none).
 //
 // Binary COPY is a type's send/receive form, and two kinds of types embed
-// type OIDs in it: arrays (the element type's OID, checked by array_recv)
-// and composites (each field's type OID, checked by record_recv). The
-// target gives user-defined types other OIDs than the source, so an array
-// of a user-defined type (an enum[], a domain[], a composite[]) or a
-// composite column would fail with "wrong element type" or "wrong data type"
-// on the target; such tables use FORMAT text. Types without binary I/O
-// functions (some extension types) need text too. Domains are looked
-// through: their binary form is their base type's. Enums, ranges and
-// extension base types such as citext send no OIDs and stay binary.
-func (m typeMap) needsText(oid uint32) string {
+// type OIDs in it: arrays (the element type's OID) and composites (each
+// field's type OID). The target gives user-defined types other OIDs than
+// the source, and array_recv and record_recv refuse an OID that names
+// another type of the target database (one unknown there passes, which is
+// why a clone into a fresh cluster can fail where a clone within one
+// server works). An array of
+// an enum, of an extension base type or of a domain over one carries a
+// single such OID, in its header, which the copier rewrites to the
+// target's (relabelArrays). A composite, an array of composites or of
+// ranges, or an array of a domain over an array embeds more, deeper in the
+// value, and the table uses FORMAT text. Types without binary I/O functions
+// (some extension types) need text too. Domains are looked through: their
+// binary form is their base type's. Enums, ranges and extension base types
+// such as citext send no OIDs and stay binary.
+func (m typeMap) needsText(oid uint32) (why string, relabel uint32) {
 	for range 32 { // domains over domains; bounded against catalog cycles
 		t, ok := m[oid]
 		if !ok {
-			return fmt.Sprintf("unknown type %d", oid)
+			return fmt.Sprintf("unknown type %d", oid), 0
 		}
 		if !t.binaryIO {
-			return fmt.Sprintf("type %s has no binary send/receive functions", t.name)
+			return fmt.Sprintf("type %s has no binary send/receive functions", t.name), 0
 		}
 		switch {
 		case t.typtype == 'd':
 			oid = t.basetype
 			continue
 		case t.typtype == 'c':
-			return fmt.Sprintf("composite type %s embeds field type OIDs in binary COPY", t.name)
+			return fmt.Sprintf("composite type %s embeds field type OIDs in binary COPY", t.name), 0
 		case t.typtype == 'p':
-			return fmt.Sprintf("pseudo-type %s", t.name)
+			return fmt.Sprintf("pseudo-type %s", t.name), 0
 		case t.elem != 0:
 			e, ok := m[t.elem]
 			if !ok {
-				return fmt.Sprintf("unknown element type %d", t.elem)
-			}
-			if t.elem >= firstUnstableOID || e.typtype == 'c' || e.typtype == 'd' || e.typtype == 'p' {
-				return fmt.Sprintf("array type %s embeds the OID of element type %s in binary COPY", t.name, e.name)
+				return fmt.Sprintf("unknown element type %d", t.elem), 0
 			}
 			if !e.binaryIO {
-				return fmt.Sprintf("element type %s has no binary send/receive functions", e.name)
+				return fmt.Sprintf("element type %s has no binary send/receive functions", e.name), 0
 			}
+			if t.elem < firstUnstableOID && e.typtype != 'c' && e.typtype != 'd' && e.typtype != 'p' {
+				return "", 0 // a built-in element type: the same OID everywhere
+			}
+			if m.flatElement(t.elem) {
+				return "", t.elem
+			}
+			return fmt.Sprintf("array type %s embeds type OIDs inside its elements (%s) in binary COPY", t.name, e.name), 0
 		}
-		return ""
+		return "", 0
 	}
-	return fmt.Sprintf("domain nesting too deep at type %d", oid)
+	return fmt.Sprintf("domain nesting too deep at type %d", oid), 0
+}
+
+// flatElement reports whether an array element of type oid is sent
+// without type OIDs of its own: an enum, a base type (not an array), or a
+// domain over one of those.
+func (m typeMap) flatElement(oid uint32) bool {
+	for range 32 {
+		t, ok := m[oid]
+		if !ok || !t.binaryIO {
+			return false
+		}
+		switch t.typtype {
+		case 'd':
+			oid = t.basetype
+			continue
+		case 'e':
+			return true
+		case 'b':
+			return t.elem == 0
+		}
+		return false
+	}
+	return false
 }
 
 // loadTypes reads the types named in oids and, transitively, the base types
@@ -236,10 +291,11 @@ func loadTypes(ctx context.Context, q querier, oids []uint32) (typeMap, error) {
 	want := slices.Compact(slices.Sorted(slices.Values(oids)))
 	for len(want) > 0 {
 		rows, err := q.Query(ctx, `
-SELECT t.oid, pg_catalog.format_type(t.oid, NULL), t.typtype::text, t.typbasetype,
+SELECT t.oid, pg_catalog.format_type(t.oid, NULL), n.nspname, t.typname, t.typtype::text, t.typbasetype,
        CASE WHEN t.typlen = -1 THEN t.typelem ELSE 0 END,
        t.typsend::oid <> 0 AND t.typreceive::oid <> 0
-FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`, want)
+FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+WHERE t.oid = ANY($1::oid[])`, want)
 		if err != nil {
 			return nil, fmt.Errorf("read column types: %w", err)
 		}
@@ -248,7 +304,7 @@ FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`, want)
 			var oid uint32
 			var ti typeInfo
 			var typtype string
-			if err := rows.Scan(&oid, &ti.name, &typtype, &ti.basetype, &ti.elem, &ti.binaryIO); err != nil {
+			if err := rows.Scan(&oid, &ti.name, &ti.schema, &ti.typname, &typtype, &ti.basetype, &ti.elem, &ti.binaryIO); err != nil {
 				return nil, fmt.Errorf("read column types: %w", err)
 			}
 			if typtype != "" {

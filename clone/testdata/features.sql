@@ -71,6 +71,23 @@ SELECT i,
        ROW(i * 1.5, 'EUR')::"Sales".money_pair
 FROM generate_series(1, 300) i;
 
+-- Arrays of user-defined types whose binary form names the element type
+-- only in each array's header: binary COPY, the OID rewritten on the way.
+CREATE TABLE mood_log (
+    id     integer PRIMARY KEY,
+    moods  mood[],
+    grid   mood[],
+    counts posint[],
+    mails  email[]
+);
+INSERT INTO mood_log
+SELECT i,
+       CASE i % 10 WHEN 0 THEN NULL WHEN 1 THEN '{}'::mood[] ELSE ARRAY['happy', NULL, 'sad']::mood[] END,
+       ARRAY[['ok', 'sad'], ['happy', 'ok']]::mood[],
+       ARRAY[i, i + 1]::posint[],
+       ARRAY['A' || i || '@Example.org', NULL]::email[]
+FROM generate_series(1, 200) i;
+
 -- The big one: serial key, a domain column, a foreign key, a trigger.
 CREATE TABLE orders (
     id          serial PRIMARY KEY,

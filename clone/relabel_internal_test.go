@@ -1,0 +1,93 @@
+package clone
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"testing"
+)
+
+// copyStream builds a binary COPY stream of rows, each a list of fields
+// (nil: NULL).
+func copyStream(rows ...[][]byte) []byte {
+	b := append([]byte(nil), binaryCopySignature...)
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = binary.BigEndian.AppendUint32(b, 4) // a header extension to pass through
+	b = append(b, "ext!"...)
+	for _, row := range rows {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(row)))
+		for _, f := range row {
+			if f == nil {
+				b = binary.BigEndian.AppendUint32(b, 0xffffffff)
+				continue
+			}
+			b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+			b = append(b, f...)
+		}
+	}
+	return binary.BigEndian.AppendUint16(b, 0xffff)
+}
+
+// enumArray is the binary form of a one-dimensional array of labels whose
+// element type has OID elem.
+func enumArray(elem uint32, labels ...string) []byte {
+	b := binary.BigEndian.AppendUint32(nil, 1) // ndim
+	b = binary.BigEndian.AppendUint32(b, 0)    // no NULLs
+	b = binary.BigEndian.AppendUint32(b, elem)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(labels)))
+	b = binary.BigEndian.AppendUint32(b, 1) // lower bound
+	for _, l := range labels {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(l)))
+		b = append(b, l...)
+	}
+	return b
+}
+
+func emptyArray(elem uint32) []byte {
+	b := binary.BigEndian.AppendUint32(nil, 0)
+	b = binary.BigEndian.AppendUint32(b, 0)
+	return binary.BigEndian.AppendUint32(b, elem)
+}
+
+func TestRelabelArrays(t *testing.T) {
+	id := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
+	big := strings.Repeat("happy", 30000) // a label list longer than the reader's buffer
+	in := copyStream(
+		[][]byte{id(1), enumArray(16400, "ok", "sad"), id(16400)},
+		[][]byte{id(2), nil, nil},
+		[][]byte{id(3), emptyArray(16400), []byte{}},
+		[][]byte{id(4), enumArray(16400, big), id(7)},
+	)
+	want := copyStream(
+		[][]byte{id(1), enumArray(70001, "ok", "sad"), id(16400)}, // the third column is not relabelled
+		[][]byte{id(2), nil, nil},
+		[][]byte{id(3), emptyArray(70001), []byte{}},
+		[][]byte{id(4), enumArray(70001, big), id(7)},
+	)
+	var out bytes.Buffer
+	n, err := relabelArrays(3, map[int][2]uint32{1: {16400, 70001}})(context.Background(), &out, bytes.NewReader(in))
+	if err != nil || n != 4 {
+		t.Fatalf("relabelArrays: %d rows, %v", n, err)
+	}
+	if !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("output differs from the expected stream (%d bytes, want %d)", out.Len(), len(want))
+	}
+
+	for _, tt := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"not binary", []byte("1\t{ok}\n"), "not a binary COPY stream"},
+		{"other element type", copyStream([][]byte{id(1), enumArray(23, "x"), nil}), "element type OID 23, want 16400"},
+		{"too short", copyStream([][]byte{id(1), []byte{0, 0, 0, 1}, nil}), "too short for an array"},
+		{"field count", copyStream([][]byte{id(1)}), "1 fields, want 3"},
+		{"cut", in[:len(in)-40], "unexpected EOF"},
+	} {
+		_, err := relabelArrays(3, map[int][2]uint32{1: {16400, 70001}})(context.Background(), &bytes.Buffer{}, bytes.NewReader(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
+		}
+	}
+}
