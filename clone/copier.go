@@ -265,6 +265,9 @@ type cloner struct {
 	tgt   *target
 	res   *Result
 	mu    sync.Mutex // guards res.Tables
+	// autovacuum puts back the tables' autovacuum settings, which the
+	// build turns off (pauseAutovacuum).
+	autovacuum string
 }
 
 // phase runs fn as the named phase: it tells Progress and the log, and
@@ -311,7 +314,13 @@ func (c *cloner) fill(ctx context.Context) error {
 		if err := c.tools.restoreSection(ctx, tmpCI, archive, "pre-data", 1); err != nil {
 			return fmt.Errorf("restore schema (pre-data) into %s: %w", tmpDesc, withHint(err))
 		}
-		return nil
+		conn, err := connectTarget(ctx, c.tgt.tmpDSN, tmpDesc)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		c.autovacuum, err = pauseAutovacuum(ctx, conn)
+		return err
 	})
 	if err != nil {
 		return err
@@ -368,7 +377,20 @@ func (c *cloner) fill(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	return c.phase(ctx, PhaseFinish, c.tgt.replaceWithTemp)
+	return c.phase(ctx, PhaseFinish, func(ctx context.Context) error {
+		if c.autovacuum != "" {
+			conn, err := connectTarget(ctx, c.tgt.tmpDSN, tmpDesc)
+			if err != nil {
+				return err
+			}
+			err = execSimple(ctx, conn.PgConn(), c.autovacuum)
+			conn.Close(context.WithoutCancel(ctx))
+			if err != nil {
+				return fmt.Errorf("put the tables' autovacuum settings back in %s: %w", tmpDesc, err)
+			}
+		}
+		return c.tgt.replaceWithTemp(ctx)
+	})
 }
 
 // source is the session that exports the snapshot, with what was read

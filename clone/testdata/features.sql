@@ -135,6 +135,9 @@ FROM generate_series(1, 3000) i;
 
 -- Old-style inheritance: the parent's rows and the child's are separate.
 CREATE TABLE notes (id integer PRIMARY KEY, body text);
+-- Storage options the clone must keep as they are (it turns autovacuum off
+-- while it builds, then puts these back).
+ALTER TABLE notes SET (autovacuum_enabled = false, toast.autovacuum_enabled = true, fillfactor = 90);
 CREATE TABLE urgent_notes (level integer NOT NULL DEFAULT 1) INHERITS (notes);
 INSERT INTO notes SELECT i, 'note ' || i FROM generate_series(1, 50) i;
 INSERT INTO urgent_notes SELECT i, 'urgent ' || i, i % 3 FROM generate_series(51, 80) i;
