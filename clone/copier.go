@@ -182,7 +182,10 @@ func (e *VersionError) Unwrap() error { return e.Err }
 //  4. Sequences get the source's values (setval), large objects are copied,
 //     pg_restore --section=post-data --jobs builds indexes, constraints and
 //     triggers in parallel, populated materialized views are refreshed and
-//     every table is analyzed.
+//     every table is analyzed (a partitioned table as a whole only where
+//     the source has statistics over it, as autovacuum never makes them).
+//     Autovacuum is off on the clone's tables while it is built, and their
+//     settings are put back at the end.
 //  5. The temporary database replaces the target (DROP ... WITH (FORCE),
 //     then ALTER DATABASE ... RENAME). Before that, any failure or a
 //     cancelled ctx drops the temporary database: the target is either the
@@ -371,7 +374,7 @@ func (c *cloner) fill(ctx context.Context) error {
 		// Materialized views refresh in one session while the others
 		// analyze tables: a refresh only reads the tables, which ANALYZE
 		// does not block.
-		return analyzeAll(ctx, c.tgt.tmpDSN, tmpDesc, c.o.Jobs, func(ctx context.Context, conn *pgx.Conn) error {
+		return analyzeAll(ctx, c.tgt.tmpDSN, tmpDesc, c.o.Jobs, c.src.parentStats, func(ctx context.Context, conn *pgx.Conn) error {
 			return refreshMatviews(ctx, conn, c.src.matviews, c.o.Logger)
 		})
 	}); err != nil {
@@ -405,7 +408,11 @@ type source struct {
 	tables       []*table
 	matviews     []matview
 	largeObjects []uint32
-	closeOnce    sync.Once
+	// parentStats holds the (quoted, qualified) tables that have
+	// statistics over their inheritance children on the source: which
+	// partitioned tables the clone analyzes as a whole (analyzeAll).
+	parentStats map[string]bool
+	closeOnce   sync.Once
 }
 
 // openSource connects to the source, starts the snapshot transaction,
@@ -469,6 +476,9 @@ func openSource(ctx context.Context, dsn string) (*source, error) {
 	}
 	if s.largeObjects, err = listLargeObjects(ctx, s.conn); err != nil {
 		return nil, fmt.Errorf("read catalog of source %s: %w", s.desc, err)
+	}
+	if s.parentStats, err = listParentStats(ctx, s.conn); err != nil {
+		return nil, fmt.Errorf("read statistics of source %s: %w", s.desc, err)
 	}
 	for batch := range slices.Chunk(s.tables, 500) {
 		names := make([]string, len(batch))
@@ -1004,88 +1014,4 @@ func refreshMatviews(ctx context.Context, conn *pgx.Conn, mvs []matview, log *sl
 		pending = failed
 	}
 	return nil
-}
-
-// analyzeAll runs ANALYZE on every table, materialized view and
-// partitioned table of the database dsn names, in jobs parallel sessions.
-// When refresh is not nil, the first session runs it before it analyzes
-// anything, and the materialized views are analyzed only after it, so that
-// their statistics describe their refreshed contents.
-func analyzeAll(ctx context.Context, dsn, desc string, jobs int, refresh func(context.Context, *pgx.Conn) error) error {
-	conn, err := connectTarget(ctx, dsn, desc)
-	if err != nil {
-		return err
-	}
-	// ANALYZE of a partitioned table also analyzes every partition under it
-	// (PostgreSQL 14+), so partitions are not analyzed on their own: that
-	// would do the work twice. A partitioned table is scheduled by the size
-	// of its whole tree, so the longest job starts first.
-	rows, err := conn.Query(ctx, `
-SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relkind = 'm'
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'm', 'p') AND NOT c.relispartition
-  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-ORDER BY CASE WHEN c.relkind = 'p'
-  THEN (SELECT sum(pg_catalog.pg_relation_size(t.relid)) FROM pg_catalog.pg_partition_tree(c.oid) t)
-  ELSE pg_catalog.pg_relation_size(c.oid) END DESC`)
-	if err != nil {
-		conn.Close(ctx)
-		return fmt.Errorf("list tables to analyze in %s: %w", desc, err)
-	}
-	type rel struct {
-		name    string
-		matview bool
-	}
-	rels, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (rel, error) {
-		var r rel
-		err := row.Scan(&r.name, &r.matview)
-		return r, err
-	})
-	if err != nil {
-		conn.Close(ctx)
-		return fmt.Errorf("list tables to analyze in %s: %w", desc, err)
-	}
-	queue := make(chan string, len(rels))
-	var matviews []string
-	for _, r := range rels {
-		if r.matview && refresh != nil {
-			matviews = append(matviews, r.name)
-			continue
-		}
-		queue <- r.name
-	}
-	if refresh == nil {
-		close(queue)
-	}
-	g := newGroup(ctx)
-	for i := range min(jobs, max(1, len(rels))) {
-		g.Go(func(ctx context.Context) error {
-			c := conn
-			if i > 0 {
-				var err error
-				if c, err = connectTarget(ctx, dsn, desc); err != nil {
-					return err
-				}
-			}
-			defer c.Close(context.WithoutCancel(ctx))
-			if i == 0 && refresh != nil {
-				// The others wait on the queue until it is closed here.
-				err := refresh(ctx, c)
-				for _, m := range matviews {
-					queue <- m
-				}
-				close(queue)
-				if err != nil {
-					return err
-				}
-			}
-			for rel := range queue {
-				if err := execSimple(ctx, c.PgConn(), "ANALYZE "+rel); err != nil {
-					return fmt.Errorf("analyze %s in %s: %w", rel, desc, err)
-				}
-			}
-			return nil
-		})
-	}
-	return g.Wait()
 }

@@ -103,6 +103,19 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 		if analyzed < 10 {
 			t.Errorf("only %d tables analyzed on the clone", analyzed)
 		}
+		// Inherited statistics where the source has them, and only there;
+		// every partition analyzed.
+		var inherited, leaves string
+		queryRow(t, ctx, c.DSN("features"), `SELECT coalesce(string_agg(DISTINCT tablename, ','), '') FROM pg_stats
+			WHERE inherited AND (tablename LIKE 'events%' OR tablename LIKE 'readings%')`, nil, &inherited)
+		if inherited != "events,events_2025" {
+			t.Errorf("tables with inherited statistics on the clone: %q, want events,events_2025 (as on the source)", inherited)
+		}
+		queryRow(t, ctx, c.DSN("features"), `SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_stat_user_tables
+			WHERE (relname LIKE 'events_%' OR relname LIKE 'readings_%') AND last_analyze IS NOT NULL`, nil, &leaves)
+		if leaves != "events_2024,events_2025,events_2025_h0,events_2025_h1,readings_1,readings_2" {
+			t.Errorf("analyzed partitions on the clone: %q", leaves)
+		}
 		// A populated materialized view is analyzed after its refresh: its
 		// statistics count its rows (-1 before any ANALYZE).
 		var mvStats string
@@ -128,7 +141,7 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 			"public.orders": 30000 - 30000/97, "public.customers": 600, "public.customer_extras": 300,
 			"public.events_2024": 1698, "public.empty_table": 0, "Sales.Quarterly Report": 16,
 			"public.notes": 50, "public.urgent_notes": 30, "public.only_generated": 2, "public.scratch": 100,
-			"public.mood_log": 200,
+			"public.mood_log": 200, "public.readings_1": 250, "public.readings_2": 250,
 		} {
 			if tr := byName[name]; tr.Rows != wantRows {
 				t.Errorf("table %s: %d rows copied, want %d (%+v)", name, tr.Rows, wantRows, tr)

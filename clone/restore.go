@@ -155,7 +155,7 @@ func (r *restorer) fill(ctx context.Context) error {
 	}
 	desc := fmt.Sprintf("temporary database %q on %s", r.tgt.tmpName, r.tgt.desc)
 	if err := runPhase(ctx, r.o, r.res, PhaseAnalyze, func(ctx context.Context) error {
-		return analyzeAll(ctx, r.tgt.tmpDSN, desc, r.o.Jobs, nil)
+		return analyzeAll(ctx, r.tgt.tmpDSN, desc, r.o.Jobs, nil, nil)
 	}); err != nil {
 		return err
 	}

@@ -182,3 +182,11 @@ CREATE MATERIALIZED VIEW never_populated AS SELECT 1 AS one WITH NO DATA;
 SELECT lo_from_bytea(424242, convert_to(repeat('large object data ', 100000), 'UTF8'));
 
 ANALYZE;
+
+-- Statistics over a partitioned table exist only where someone ran ANALYZE
+-- on it (autovacuum never does): events has them (the ANALYZE above),
+-- readings, created after it, does not. The clone must end up the same.
+CREATE TABLE readings (sensor int NOT NULL, value float8) PARTITION BY LIST (sensor);
+CREATE TABLE readings_1 PARTITION OF readings FOR VALUES IN (1);
+CREATE TABLE readings_2 PARTITION OF readings FOR VALUES IN (2);
+INSERT INTO readings SELECT 1 + i % 2, i / 7.0 FROM generate_series(1, 500) i;
