@@ -666,14 +666,15 @@ func (c *cloner) copyData(ctx context.Context) error {
 	for i, ts := range states {
 		if c.o.Masker != nil {
 			text, binary, cols := c.o.Masker.MaskTable(ts.t.String(), ts.t.cols)
+			ts.t.masked = text != nil
 			switch {
 			case text == nil:
 				// Nothing to mask: the table stays raw bytes.
-			case binary != nil && !ts.t.text && len(ts.t.relabel) == 0:
+			case binary != nil && !ts.t.text:
+				// Arrays to relabel are relabelled after the masker
+				// (resolveRelabels).
 				ts.t.filter, ts.t.targetCols = binary, cols
 			default:
-				// The masker passes the columns it keeps through as they
-				// came, so arrays that would need relabelling go as text.
 				ts.t.filter, ts.t.targetCols = text, cols
 				if !ts.t.text {
 					ts.t.text, ts.t.reason = true, "masked"
@@ -806,7 +807,7 @@ func (c *cloner) copyJob(ctx context.Context, w *worker, j job) error {
 	j.ts.remaining--
 	done := j.ts.remaining == 0
 	r := TableResult{Name: name, Rows: j.ts.rows, Bytes: j.ts.bytes, Chunks: j.ts.chunks,
-		Format: format, Duration: c.o.Now().Sub(j.ts.start)}
+		Format: format, Masked: t.masked, Duration: c.o.Now().Sub(j.ts.start)}
 	j.ts.mu.Unlock()
 	if done {
 		c.mu.Lock()

@@ -59,9 +59,11 @@ type TableResult struct {
 	// Chunks is how many ctid ranges the table was copied in (1: whole).
 	Chunks int
 	// Format is the COPY format used: "binary", or "text" for tables with a
-	// column whose binary form embeds type OIDs (see the package
-	// documentation of Clone).
+	// column whose binary form embeds type OIDs or that the masker can only
+	// rewrite in text (see the package documentation of Clone).
 	Format string
+	// Masked is set when the rows went through Options.Masker.
+	Masked bool
 }
 
 // Phase names used in PhaseStart, PhaseDone and Result.Phases.

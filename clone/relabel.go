@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -32,26 +33,65 @@ const arrayElemOIDOffset = 8
 
 // resolveRelabels finds, in the temporary database conn is connected to,
 // the OIDs of the element types the tables' relabelled columns name, and
-// gives each such table copied in binary a relabelArrays filter. (A masked
-// table with such columns is copied in text: see copyData.)
+// gives each such table copied in binary a relabelArrays filter, after the
+// masker's when the table is masked (the masker passes the columns it
+// keeps through as they came, source OIDs included).
 func resolveRelabels(ctx context.Context, conn *pgx.Conn, tables []*table) error {
 	for _, t := range tables {
 		if len(t.relabel) == 0 || t.text {
 			continue
 		}
+		// Positions in the stream the target reads: a masker may leave
+		// columns out.
+		out := t.cols
+		if t.targetCols != nil {
+			out = t.targetCols
+		}
 		to := make(map[int][2]uint32, len(t.relabel))
 		for _, r := range t.relabel {
+			pos := slices.Index(out, t.cols[r.pos])
+			if pos < 0 {
+				continue
+			}
 			var oid uint32
 			err := conn.QueryRow(ctx, `SELECT t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 				WHERE n.nspname = $1 AND t.typname = $2`, r.schema, r.typname).Scan(&oid)
 			if err != nil {
 				return fmt.Errorf("clone table %q: find type %s.%s in the clone: %w", t.String(), r.schema, r.typname, err)
 			}
-			to[r.pos] = [2]uint32{r.from, oid}
+			to[pos] = [2]uint32{r.from, oid}
 		}
-		t.filter = relabelArrays(len(t.cols), to)
+		if len(to) == 0 {
+			continue
+		}
+		relabel := relabelArrays(len(out), to)
+		if t.filter == nil {
+			t.filter = relabel
+		} else {
+			t.filter = chainFilters(t.filter, relabel)
+		}
 	}
 	return nil
+}
+
+// chainFilters runs first's output through second, joined by a pipe. An
+// error of first's is the one reported (second only sees its output end).
+func chainFilters(first, second func(context.Context, io.Writer, io.Reader) (int64, error)) func(context.Context, io.Writer, io.Reader) (int64, error) {
+	return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+		pr, pw := io.Pipe()
+		firstErr := make(chan error, 1)
+		go func() {
+			_, err := first(ctx, pw, src)
+			pw.CloseWithError(err) // nil: second sees EOF
+			firstErr <- err
+		}()
+		n, err := second(ctx, dst, pr)
+		pr.CloseWithError(errTargetStopped) // unblock first if second stopped early
+		if ferr := <-firstErr; ferr != nil && !errors.Is(ferr, errTargetStopped) && !errors.Is(ferr, io.ErrClosedPipe) {
+			return n, ferr
+		}
+		return n, err
+	}
 }
 
 // relabelArrays returns a filter for a binary COPY stream of ncols columns

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -89,5 +91,32 @@ func TestRelabelArrays(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+func TestChainFilters(t *testing.T) {
+	id := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
+	in := copyStream([][]byte{id(1), enumArray(16400, "ok")})
+	want := copyStream([][]byte{id(1), enumArray(70001, "ok")})
+	pass := func(_ context.Context, dst io.Writer, src io.Reader) (int64, error) {
+		n, err := io.Copy(dst, src)
+		return n, err
+	}
+	relabel := relabelArrays(2, map[int][2]uint32{1: {16400, 70001}})
+	var out bytes.Buffer
+	if _, err := chainFilters(pass, relabel)(context.Background(), &out, bytes.NewReader(in)); err != nil || !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("pass then relabel: %v, output equal %v", err, bytes.Equal(out.Bytes(), want))
+	}
+	// The first filter's failure is the one reported.
+	refuse := func(_ context.Context, dst io.Writer, _ io.Reader) (int64, error) {
+		dst.Write(in[:15])
+		return 0, errors.New("transform refused a value")
+	}
+	if _, err := chainFilters(refuse, relabel)(context.Background(), io.Discard, bytes.NewReader(in)); err == nil || err.Error() != "transform refused a value" {
+		t.Errorf("failing first filter: error %v", err)
+	}
+	// A failure of the second stops the first, and is reported.
+	if _, err := chainFilters(pass, relabelArrays(3, nil))(context.Background(), io.Discard, bytes.NewReader(in)); err == nil || !strings.Contains(err.Error(), "2 fields, want 3") {
+		t.Errorf("failing second filter: error %v", err)
 	}
 }

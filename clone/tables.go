@@ -44,6 +44,8 @@ type table struct {
 	// targetCols are the columns it writes (nil: cols).
 	filter     func(context.Context, io.Writer, io.Reader) (int64, error)
 	targetCols []string
+	// masked: filter includes Options.Masker's.
+	masked bool
 }
 
 // String is the unquoted qualified name used in messages and progress.

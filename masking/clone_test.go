@@ -40,7 +40,7 @@ func maskedClone(t *testing.T, ctx context.Context, env *dbEnv, dst string, plan
 	}
 	masked := 0
 	for _, tr := range res.Tables {
-		if tr.Format == "text" {
+		if tr.Masked {
 			masked++
 		}
 	}
