@@ -301,13 +301,14 @@ func benchFilter(ctx context.Context, conn *pgx.Conn, plan *masking.Plan, profil
 		}
 		schema, table, _ := strings.Cut(name, ".")
 		ident := pgx.Identifier{schema, table}.Sanitize()
-		// The copier's rule: composites and arrays of user-defined types
-		// travel as text.
+		// The copier's rule (roughly): composites and arrays of composites
+		// or ranges travel as text; arrays of enums and domains are
+		// relabelled in binary.
 		var embedsOIDs bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 			LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 			WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped
-			  AND (t.typtype = 'c' OR e.typtype = 'c' OR e.oid >= 16384))`, ident).Scan(&embedsOIDs); err != nil {
+			  AND (t.typtype = 'c' OR e.typtype IN ('c', 'r')))`, ident).Scan(&embedsOIDs); err != nil {
 			return err
 		}
 		format, filter := "text", masking.FilterCopyText
