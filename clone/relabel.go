@@ -99,6 +99,13 @@ func chainFilters(first, second func(context.Context, io.Writer, io.Reader) (int
 // position), the element type OID from relabel[pos][0] to relabel[pos][1].
 // Every other byte passes through unchanged; memory is two buffers.
 func relabelArrays(ncols int, relabel map[int][2]uint32) func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+	// By position, for the per-field lookup (nil: pass through).
+	byPos := make([]*[2]uint32, ncols)
+	for pos, oids := range relabel {
+		if pos >= 0 && pos < ncols {
+			byPos[pos] = &oids
+		}
+	}
 	return func(ctx context.Context, dst io.Writer, src io.Reader) (rows int64, err error) {
 		r := bufio.NewReaderSize(src, 64<<10)
 		w := bufio.NewWriterSize(dst, 64<<10)
@@ -143,7 +150,7 @@ func relabelArrays(ncols int, relabel map[int][2]uint32) func(ctx context.Contex
 				if size <= 0 {
 					continue
 				}
-				if oids, ok := relabel[i]; ok {
+				if oids := byPos[i]; oids != nil {
 					if size < arrayElemOIDOffset+4 {
 						return rows, fail("row %d column %d: %d bytes is too short for an array", rows+1, i+1, size)
 					}

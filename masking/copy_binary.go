@@ -382,8 +382,8 @@ func inetFromText(cidr bool) func(dst, s []byte) ([]byte, error) {
 	}
 }
 
-// binaryFields says whether every column a filter must decode or encode has
-// a binary codec; codecs[i] is set for those positions.
+// binaryCodecs returns, by position, the codecs of the columns the filter
+// decodes or encodes, and false when one of them has none.
 func (f *copyFilter) binaryCodecs() ([]binaryCodec, bool) {
 	codecs := make([]binaryCodec, len(f.cols))
 	for i, cp := range f.cols {
