@@ -22,10 +22,13 @@ import (
 // planner then sees what the source's sees. A nil parentStats (a dump file:
 // nothing to ask) analyzes every partitioned table as a whole.
 //
-// When refresh is not nil, the first session runs it before it analyzes
-// anything, and the materialized views are analyzed only after it, so that
-// their statistics describe their refreshed contents.
-func analyzeAll(ctx context.Context, dsn, desc string, jobs int, parentStats map[string]bool, refresh func(context.Context, *pgx.Conn) error) error {
+// Relations whose statistics copyStats copied (stats.done) are not
+// analyzed, or only for the columns it could not copy (stats.cols); a nil
+// stats analyzes everything.
+//
+// Materialized views are refreshed before (in post-data), so that their
+// statistics describe their refreshed contents.
+func analyzeAll(ctx context.Context, dsn, desc string, jobs int, parentStats map[string]bool, stats *statsPlan) error {
 	conn, err := connectTarget(ctx, dsn, desc)
 	if err != nil {
 		return err
@@ -56,20 +59,13 @@ WHERE c.relkind IN ('r', 'm', 'p')
 		conn.Close(ctx)
 		return fmt.Errorf("list tables to analyze in %s: %w", desc, err)
 	}
-	plan := planAnalyze(rels, parentStats)
+	plan := planAnalyze(rels, parentStats, stats)
 
 	queue := make(chan string, len(plan))
-	var matviews []string
 	for _, r := range plan {
-		if r.kind == "m" && refresh != nil {
-			matviews = append(matviews, r.name)
-			continue
-		}
-		queue <- r.name
+		queue <- r.name + r.cols
 	}
-	if refresh == nil {
-		close(queue)
-	}
+	close(queue)
 	g := newGroup(ctx)
 	for i := range min(jobs, max(1, len(plan))) {
 		g.Go(func(ctx context.Context) error {
@@ -81,17 +77,6 @@ WHERE c.relkind IN ('r', 'm', 'p')
 				}
 			}
 			defer c.Close(context.WithoutCancel(ctx))
-			if i == 0 && refresh != nil {
-				// The others wait on the queue until it is closed here.
-				err := refresh(ctx, c)
-				for _, m := range matviews {
-					queue <- m
-				}
-				close(queue)
-				if err != nil {
-					return err
-				}
-			}
 			for rel := range queue {
 				if err := execSimple(ctx, c.PgConn(), "ANALYZE "+rel); err != nil {
 					return fmt.Errorf("analyze %s in %s: %w", rel, desc, err)
@@ -110,10 +95,11 @@ type analyzeRel struct {
 	kind   string // pg_class.relkind
 	parent uint32 // the partitioned table it is a partition of; 0: none
 	size   int64  // bytes; a partitioned table's: its whole tree's
+	cols   string // a column list to analyze, " (a, b)"; "": all
 }
 
 // planAnalyze chooses the ANALYZE jobs, largest first: see analyzeAll.
-func planAnalyze(rels []analyzeRel, parentStats map[string]bool) []analyzeRel {
+func planAnalyze(rels []analyzeRel, parentStats map[string]bool, stats *statsPlan) []analyzeRel {
 	children := map[uint32][]analyzeRel{}
 	for _, r := range rels {
 		if r.parent != 0 {
@@ -123,6 +109,18 @@ func planAnalyze(rels []analyzeRel, parentStats map[string]bool) []analyzeRel {
 	var plan []analyzeRel
 	var add func(r analyzeRel, depth int)
 	add = func(r analyzeRel, depth int) {
+		if stats != nil && stats.done[r.oid] {
+			if cols := stats.cols[r.oid]; len(cols) > 0 {
+				r.cols = " " + quoteCols(cols)
+				plan = append(plan, r)
+			}
+			if r.kind == "p" && depth <= 64 {
+				for _, c := range children[r.oid] {
+					add(c, depth+1)
+				}
+			}
+			return
+		}
 		if r.kind != "p" || parentStats == nil || parentStats[r.name] || depth > 64 {
 			plan = append(plan, r) // ANALYZE of a partitioned table covers its tree
 			return

@@ -21,20 +21,37 @@ func TestPlanAnalyze(t *testing.T) {
 	tests := []struct {
 		name        string
 		parentStats map[string]bool
+		stats       *statsPlan
 		want        string
 	}{
-		{"dump file: every tree as a whole", nil, "events plain mv"},
-		{"no statistics on any parent", map[string]bool{}, "plain h0 events_2024 h1 mv"},
-		{"statistics on the sub-partitioned table", map[string]bool{"events_2025": true}, "events_2025 plain events_2024 mv"},
-		{"statistics on the root", map[string]bool{"events": true, "events_2025": true}, "events plain mv"},
+		{"dump file: every tree as a whole", nil, nil, "events plain mv"},
+		{"no statistics on any parent", map[string]bool{}, nil, "plain h0 events_2024 h1 mv"},
+		{"statistics on the sub-partitioned table", map[string]bool{"events_2025": true}, nil, "events_2025 plain events_2024 mv"},
+		{"statistics on the root", map[string]bool{"events": true, "events_2025": true}, nil, "events plain mv"},
+		{"every table's statistics copied: the views left", map[string]bool{"events": true, "events_2025": true},
+			&statsPlan{done: done(1, 2, 3, 4, 5, 6)}, "mv"},
+		{"a partition masked: its parents are not copied, the root analyzed whole", map[string]bool{"events": true, "events_2025": true},
+			&statsPlan{done: done(2, 5, 6)}, "events mv"},
+		{"copied but for some columns; partitions without statistics", map[string]bool{},
+			&statsPlan{done: done(6), cols: map[uint32][]string{6: {"a", "B"}}}, `plain ("a", "B") h0 events_2024 h1 mv`},
+		{"a column of the root left", map[string]bool{"events": true},
+			&statsPlan{done: done(1, 2, 3, 4, 5), cols: map[uint32][]string{1: {"x"}}}, `events ("x") plain mv`},
 	}
 	for _, tt := range tests {
 		var got []string
-		for _, r := range planAnalyze(rels, tt.parentStats) {
-			got = append(got, r.name)
+		for _, r := range planAnalyze(rels, tt.parentStats, tt.stats) {
+			got = append(got, r.name+r.cols)
 		}
 		if g := strings.Join(got, " "); g != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, g, tt.want)
 		}
 	}
+}
+
+func done(oids ...uint32) map[uint32]bool {
+	m := map[uint32]bool{}
+	for _, o := range oids {
+		m[o] = true
+	}
+	return m
 }

@@ -356,27 +356,72 @@ func (c *cloner) fill(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The source is no longer needed: end its transaction now rather than
-	// hold back its vacuum while indexes build on the target.
-	c.src.close(ctx)
-
-	err = c.phase(ctx, PhasePostData, func(ctx context.Context) error {
-		if err := c.tools.restoreSection(ctx, tmpCI, archive, "post-data", c.o.Jobs); err != nil {
-			return fmt.Errorf("restore indexes, constraints and triggers (post-data) into %s: %w", tmpDesc, withHint(err))
+	// Statistics before the source closes: its locks keep every column's
+	// type what the rows were copied as.
+	var stats *statsPlan
+	err = c.phase(ctx, PhaseStatistics, func(ctx context.Context) error {
+		var err error
+		stats, err = copyStats(ctx, c.src.conn, tconn, c.src.tables, c.o.Logger)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.o.Logger.Warn("planner statistics not copied from the source: the clone runs ANALYZE instead", "err", err)
+			stats = nil
+		} else if stats != nil {
+			c.o.Logger.Debug("planner statistics copied from the source", "columns", stats.copied,
+				"relations", len(stats.done), "expression index columns", len(stats.indexRows))
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	tconn.Close(ctx)
-	if err := c.phase(ctx, PhaseAnalyze, func(ctx context.Context) error {
-		// Materialized views refresh in one session while the others
-		// analyze tables: a refresh only reads the tables, which ANALYZE
-		// does not block.
-		return analyzeAll(ctx, c.tgt.tmpDSN, tmpDesc, c.o.Jobs, c.src.parentStats, func(ctx context.Context, conn *pgx.Conn) error {
-			return refreshMatviews(ctx, conn, c.src.matviews, c.o.Logger)
+	// The source is no longer needed: end its transaction now rather than
+	// hold back its vacuum while indexes build on the target.
+	c.src.close(ctx)
+
+	err = c.phase(ctx, PhasePostData, func(ctx context.Context) error {
+		g := newGroup(ctx)
+		if len(c.src.matviews) > 0 {
+			// Materialized views refresh in a session of their own while
+			// pg_restore builds the indexes: a refresh only reads the
+			// tables, which index builds and constraints do not block,
+			// and a single session would otherwise run it at the end with
+			// the other cores idle. (An index of a view waits for its
+			// refresh, then is built over the refreshed rows.)
+			g.Go(func(ctx context.Context) error {
+				conn, err := connectTarget(ctx, c.tgt.tmpDSN, tmpDesc)
+				if err != nil {
+					return err
+				}
+				defer conn.Close(context.WithoutCancel(ctx))
+				return refreshMatviews(ctx, conn, c.src.matviews, c.o.Logger)
+			})
+		}
+		g.Go(func(ctx context.Context) error {
+			if err := c.tools.restoreSection(ctx, tmpCI, archive, "post-data", c.o.Jobs); err != nil {
+				return fmt.Errorf("restore indexes, constraints and triggers (post-data) into %s: %w", tmpDesc, withHint(err))
+			}
+			return nil
 		})
+		return g.Wait()
+	})
+	if err != nil {
+		return err
+	}
+	if err := c.phase(ctx, PhaseAnalyze, func(ctx context.Context) error {
+		if stats != nil {
+			if err := finishStats(ctx, tconn, stats); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				c.o.Logger.Warn("planner statistics of index expressions not copied from the source: the clone runs ANALYZE instead", "err", err)
+				stats = nil
+			}
+		}
+		tconn.Close(ctx)
+		return analyzeAll(ctx, c.tgt.tmpDSN, tmpDesc, c.o.Jobs, c.src.parentStats, stats)
 	}); err != nil {
 		return err
 	}
@@ -808,6 +853,9 @@ func (c *cloner) copyJob(ctx context.Context, w *worker, j job) error {
 	done := j.ts.remaining == 0
 	r := TableResult{Name: name, Rows: j.ts.rows, Bytes: j.ts.bytes, Chunks: j.ts.chunks,
 		Format: format, Masked: t.masked, Duration: c.o.Now().Sub(j.ts.start)}
+	if done {
+		t.copied, t.frozen = r.Rows, r.Chunks == 1
+	}
 	j.ts.mu.Unlock()
 	if done {
 		c.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,9 +16,10 @@ import (
 )
 
 // lineMasker is a stand-in for package masking: it rewrites the second
-// column of every text COPY row of one table, or fails on a given row.
+// column of every text COPY row of the given tables, or fails on a given
+// row.
 type lineMasker struct {
-	table   string
+	tables  []string
 	failAt  int64
 	asked   []string
 	columns map[string][]string
@@ -29,7 +31,7 @@ func (m *lineMasker) MaskTable(table string, columns []string) (text, binary fun
 		m.columns = map[string][]string{}
 	}
 	m.columns[table] = columns
-	if table != m.table {
+	if !slices.Contains(m.tables, table) {
 		return nil, nil, nil
 	}
 	return func(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
@@ -65,11 +67,14 @@ func TestCloneWithMasker(t *testing.T) {
 		CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL UNIQUE, note text,
 			domain text GENERATED ALWAYS AS (split_part(email, '@', 2)) STORED);
 		INSERT INTO people (id, email, note) SELECT g, 'person' || g || '@real.example', 'tab	and \ backslash' FROM generate_series(1, 5000) g;
-		CREATE TABLE untouched AS SELECT g AS id, 'keep' || g AS v FROM generate_series(1, 100) g`); err != nil {
+		CREATE INDEX people_email_lower ON people (lower(email));
+		CREATE TABLE contacts AS SELECT id, email FROM people;
+		CREATE TABLE untouched AS SELECT g AS id, 'keep' || g AS v FROM generate_series(1, 100) g;
+		ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
 
-	m := &lineMasker{table: "public.people"}
+	m := &lineMasker{tables: []string{"public.people", "public.contacts"}}
 	res, err := clone.Clone(ctx, c.DSN("src"), c.DSN("dst"), clone.Options{Jobs: 2, Masker: m})
 	if err != nil {
 		t.Fatal(err)
@@ -107,9 +112,33 @@ func TestCloneWithMasker(t *testing.T) {
 		t.Errorf("unmasked column of a masked table changed: %q", note)
 	}
 
+	// Statistics of a masked table are gathered from the masked rows (the
+	// source's hold its values: e-mail addresses in the most common values
+	// and histograms of email, domain and the expression index), those of
+	// the others copied from the source.
+	var masked, unmasked, leakedStats int
+	if err := dst.QueryRow(ctx, `SELECT
+		count(*) FILTER (WHERE tablename IN ('people', 'people_email_lower', 'contacts')),
+		count(*) FILTER (WHERE tablename = 'untouched'),
+		count(*) FILTER (WHERE concat(most_common_vals, histogram_bounds) LIKE '%real.example%')
+		FROM pg_stats WHERE schemaname = 'public'`).Scan(&masked, &unmasked, &leakedStats); err != nil {
+		t.Fatal(err)
+	}
+	if masked != 7 || unmasked != 2 || leakedStats != 0 {
+		t.Errorf("statistics on the clone: %d rows for the masked tables and index (want 7), %d for the other (want 2), %d with source values (want 0)",
+			masked, unmasked, leakedStats)
+	}
+	var analyzed string
+	if err := dst.QueryRow(ctx, `SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL`).Scan(&analyzed); err != nil {
+		t.Fatal(err)
+	}
+	if analyzed != "contacts,people" {
+		t.Errorf("tables analyzed on the clone: %s; want contacts,people (untouched's statistics copied)", analyzed)
+	}
+
 	// A failing filter fails the clone with the table named, and leaves
 	// nothing behind.
-	_, err = clone.Clone(ctx, c.DSN("src"), c.DSN("dst2"), clone.Options{Jobs: 1, Masker: &lineMasker{table: "public.people", failAt: 10}})
+	_, err = clone.Clone(ctx, c.DSN("src"), c.DSN("dst2"), clone.Options{Jobs: 1, Masker: &lineMasker{tables: []string{"public.people"}, failAt: 10}})
 	if err == nil || !strings.Contains(err.Error(), `"public.people"`) || !strings.Contains(err.Error(), "transform refused") {
 		t.Fatalf("clone with a failing masker: err = %v", err)
 	}

@@ -97,24 +97,29 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 		if lo != loWant {
 			t.Errorf("large object 424242: md5 %s on the clone, %s on the source", lo, loWant)
 		}
-		// Statistics are there.
-		var analyzed int
-		queryRow(t, ctx, c.DSN("features"), `SELECT count(*) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL`, nil, &analyzed)
-		if analyzed < 10 {
-			t.Errorf("only %d tables analyzed on the clone", analyzed)
+		// Statistics are there: every table and view with rows has them
+		// (copied from the source, or gathered on the clone where the
+		// source's cannot be copied: see "planner statistics").
+		var without string
+		queryRow(t, ctx, c.DSN("features"), `SELECT coalesce(string_agg(c.relname, ',' ORDER BY c.relname), '')
+			FROM pg_class c WHERE c.relkind IN ('r', 'm') AND c.relnamespace <> 'pg_catalog'::regnamespace
+			  AND c.relnamespace <> 'information_schema'::regnamespace AND c.relnamespace <> 'pg_toast'::regnamespace
+			  AND c.reltuples > 0 AND NOT EXISTS (SELECT FROM pg_statistic s WHERE s.starelid = c.oid)`, nil, &without)
+		if without != "" {
+			t.Errorf("tables with rows but no statistics on the clone: %s", without)
 		}
 		// Inherited statistics where the source has them, and only there;
-		// every partition analyzed.
+		// every partition has its own.
 		var inherited, leaves string
 		queryRow(t, ctx, c.DSN("features"), `SELECT coalesce(string_agg(DISTINCT tablename, ','), '') FROM pg_stats
 			WHERE inherited AND (tablename LIKE 'events%' OR tablename LIKE 'readings%')`, nil, &inherited)
 		if inherited != "events,events_2025" {
 			t.Errorf("tables with inherited statistics on the clone: %q, want events,events_2025 (as on the source)", inherited)
 		}
-		queryRow(t, ctx, c.DSN("features"), `SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_stat_user_tables
-			WHERE (relname LIKE 'events_%' OR relname LIKE 'readings_%') AND last_analyze IS NOT NULL`, nil, &leaves)
-		if leaves != "events_2024,events_2025,events_2025_h0,events_2025_h1,readings_1,readings_2" {
-			t.Errorf("analyzed partitions on the clone: %q", leaves)
+		queryRow(t, ctx, c.DSN("features"), `SELECT string_agg(DISTINCT tablename, ',') FROM pg_stats
+			WHERE (tablename LIKE 'events_%' OR tablename LIKE 'readings_%') AND NOT inherited`, nil, &leaves)
+		if leaves != "events_2024,events_2025_h0,events_2025_h1,readings_1,readings_2" {
+			t.Errorf("partitions with statistics on the clone: %q", leaves)
 		}
 		// A populated materialized view is analyzed after its refresh: its
 		// statistics count its rows (-1 before any ANALYZE).
@@ -191,6 +196,90 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 			if tr.Chunks != 1 {
 				t.Errorf("table %s copied in %d chunks with splitting disabled", tr.Name, tr.Chunks)
 			}
+		}
+	})
+
+	t.Run("planner statistics", func(t *testing.T) {
+		// Without splitting, the clone's rows lie in the source's order,
+		// and every table of the fixture is small enough for ANALYZE to
+		// read all its rows: ANALYZE of the clone computes exactly what
+		// the source's did, which is what the copied statistics must be.
+		if _, err := clone.Clone(ctx, src, c.DSN("stats"), clone.Options{Jobs: 2, SplitThreshold: -1, Logger: testLogger(t)}); err != nil {
+			t.Fatalf("Clone: %v", err)
+		}
+		// Copied, not gathered, except where they cannot be.
+		var analyzed string
+		queryRow(t, ctx, c.DSN("stats"), `SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_stat_user_tables
+			WHERE last_analyze IS NOT NULL`, nil, &analyzed)
+		if w := strings.Join([]string{
+			"Quarterly Report", // a composite column (its = compares fields): that column
+			"customer_extras",  // composite columns: those
+			"customers",        // a range column (range_typanalyze): that column
+			"empty_table",      // no statistics on the source
+			"never_populated",  // materialized views, after their refresh
+			"order_totals",
+			"orders",                   // extended statistics
+			"readings_1", "readings_2", // no statistics on the source (created after its ANALYZE)
+			"top_customers",
+		}, ","); analyzed != w {
+			t.Errorf("tables analyzed on the clone:\n%s\nwant\n%s", analyzed, w)
+		}
+		// Autovacuum will not analyze them again at once.
+		var pending string
+		queryRow(t, ctx, c.DSN("stats"), `SELECT coalesce(string_agg(relname, ','), '') FROM pg_stat_user_tables
+			WHERE n_mod_since_analyze > 0`, nil, &pending)
+		if pending != "" {
+			t.Errorf("tables autovacuum would analyze again: %s", pending)
+		}
+		// The source's statistics, value for value. (The source has none
+		// for readings, created after its ANALYZE: the clone gathers its
+		// partitions' own, as autovacuum would, and none over the
+		// partitioned table, as on the source.)
+		pgStats := `SELECT schemaname || '.' || tablename || '.' || attname || CASE WHEN inherited THEN ' (inherited)' ELSE '' END,
+			concat_ws(' | ', null_frac, avg_width, n_distinct, most_common_vals, most_common_freqs, histogram_bounds,
+			          correlation, most_common_elems, most_common_elem_freqs, elem_count_histogram)
+			FROM pg_stats WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND tablename NOT LIKE 'readings%'`
+		srcStats := keyedRows(t, ctx, src, pgStats)
+		if len(srcStats) < 50 {
+			t.Fatalf("only %d statistics rows on the source", len(srcStats))
+		}
+		compareKeyed(t, "pg_stats", srcStats, keyedRows(t, ctx, c.DSN("stats"), pgStats))
+		// What ANALYZE on the clone would write: kinds, operators,
+		// collations, numbers, values with their element type (the binary
+		// form carries its OID), and the sizes in pg_class.
+		exec1(t, ctx, c.DSN("postgres"), `CREATE DATABASE stats_analyzed TEMPLATE stats`)
+		exec1(t, ctx, c.DSN("stats_analyzed"), `ANALYZE`)
+		var slots []string
+		for i := 1; i <= 5; i++ {
+			slots = append(slots, fmt.Sprintf("s.stakind%[1]d, s.staop%[1]d::regoperator, s.stacoll%[1]d, s.stanumbers%[1]d, encode(anyarray_send(s.stavalues%[1]d), 'hex')", i))
+		}
+		statistic := `SELECT c.relname || '.' || coalesce(a.attname, s.staattnum::text) || CASE WHEN s.stainherit THEN ' (inherited)' ELSE '' END,
+			concat_ws(' | ', s.stanullfrac, s.stawidth, s.stadistinct, ` + strings.Join(slots, ", ") + `)
+			FROM pg_statistic s JOIN pg_class c ON c.oid = s.starelid
+			LEFT JOIN pg_attribute a ON a.attrelid = s.starelid AND a.attnum = s.staattnum
+			WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pg_toast'::regnamespace)
+			  AND c.relname <> 'readings'`
+		want := keyedRows(t, ctx, c.DSN("stats_analyzed"), statistic)
+		if len(want) < 50 {
+			t.Fatalf("only %d pg_statistic rows after ANALYZE", len(want))
+		}
+		compareKeyed(t, "pg_statistic", want, keyedRows(t, ctx, c.DSN("stats"), statistic))
+		sizes := `SELECT relname, concat_ws(' ', relpages, reltuples, relallvisible) FROM pg_class
+			WHERE relkind IN ('r', 'p', 'm') AND relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+			  AND relname <> 'readings'`
+		compareKeyed(t, "pg_class relpages reltuples relallvisible", keyedRows(t, ctx, c.DSN("stats_analyzed"), sizes), keyedRows(t, ctx, c.DSN("stats"), sizes))
+
+		// A target role that may not write pg_statistic: ANALYZE, with the
+		// same result.
+		exec1(t, ctx, c.DSN("postgres"), `CREATE ROLE builder LOGIN CREATEDB`)
+		if _, err := clone.Clone(ctx, src, c.DSN("stats_builder")+" user=builder", clone.Options{Jobs: 2, SplitThreshold: -1}); err != nil {
+			t.Fatalf("Clone as a role that is not superuser: %v", err)
+		}
+		compareKeyed(t, "pg_stats, target role not superuser", srcStats, keyedRows(t, ctx, c.DSN("stats_builder"), pgStats))
+		queryRow(t, ctx, c.DSN("stats_builder"), `SELECT coalesce(string_agg(relname, ','), '') FROM pg_stat_user_tables
+			WHERE last_analyze IS NULL AND relname NOT LIKE 'readings%' AND relname NOT LIKE 'events%'`, nil, &pending)
+		if pending != "" {
+			t.Errorf("tables not analyzed by a target role that is not superuser: %s", pending)
 		}
 	})
 
@@ -900,6 +989,50 @@ func (r *recorder) check(t *testing.T, res *clone.Result) {
 		}
 		if r.advanced[tr.Name] != tr.Bytes {
 			t.Errorf("table %s: Advance summed to %d bytes, result says %d", tr.Name, r.advanced[tr.Name], tr.Bytes)
+		}
+	}
+}
+
+// keyedRows runs sql, which returns (key, value) text pairs, on dsn.
+func keyedRows(t *testing.T, ctx context.Context, dsn, sql string) map[string]string {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, sql)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	m := map[string]string{}
+	var k, v string
+	if _, err := pgx.ForEachRow(rows, []any{&k, &v}, func() error {
+		if _, dup := m[k]; dup {
+			return fmt.Errorf("key %q twice", k)
+		}
+		m[k] = v
+		return nil
+	}); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return m
+}
+
+// compareKeyed reports every key whose value differs or that only one side
+// has.
+func compareKeyed(t *testing.T, what string, want, got map[string]string) {
+	t.Helper()
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if g, ok := got[k]; !ok {
+			t.Errorf("%s: %s missing", what, k)
+		} else if g != want[k] {
+			t.Errorf("%s: %s\n got %s\nwant %s", what, k, g, want[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(got)) {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: %s unexpected: %s", what, k, got[k])
 		}
 	}
 }

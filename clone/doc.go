@@ -8,8 +8,10 @@
 //     backend is chosen by name in config.
 //   - Clone: schema from pg_dump (pre-data, then post-data after the rows),
 //     rows by parallel binary COPY under one exported snapshot, sequences
-//     set, materialized views refreshed, ANALYZE — built under a temporary
-//     name and renamed only when complete.
+//     set, materialized views refreshed, the source's planner statistics
+//     copied (ANALYZE where they cannot be: masked tables, a target role
+//     that is not superuser; see stats.go) — built under a temporary name
+//     and renamed only when complete.
 //   - Restore: the same atomic result from a pg_dump file (custom,
 //     directory, tar or plain SQL; DetectFormat tells which).
 //   - DropStaleTemps: cleaning up after a clone that was killed outright.

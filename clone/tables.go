@@ -46,6 +46,11 @@ type table struct {
 	targetCols []string
 	// masked: filter includes Options.Masker's.
 	masked bool
+	// copied is the number of rows copied, and frozen is set when they
+	// were loaded in one COPY FREEZE (every page all-visible); both set
+	// once the table is done.
+	copied int64
+	frozen bool
 }
 
 // String is the unquoted qualified name used in messages and progress.

@@ -35,6 +35,8 @@ CREATE TABLE customers (
 );
 ALTER TABLE customers DROP COLUMN legacy;
 CREATE INDEX customers_name_trgm ON customers USING gin (name gin_trgm_ops);
+-- An expression index: ANALYZE gathers statistics on its expression.
+CREATE INDEX customers_name_lower ON customers (lower(name));
 COMMENT ON TABLE customers IS 'people who buy things';
 
 INSERT INTO customers (name, email, mood, tags, scores, profile, avatar, bio, balance, ratio, span, seen_at)
@@ -108,6 +110,8 @@ FROM generate_series(1, 30000) i;
 -- leave a hole in the sequence and some dead tuples behind
 DELETE FROM orders WHERE id % 97 = 0;
 UPDATE orders SET status = 'refunded' WHERE id % 89 = 0;
+-- Extended statistics, which only ANALYZE on the clone can gather.
+CREATE STATISTICS orders_status_placed (dependencies) ON status, placed_on FROM orders;
 
 CREATE FUNCTION orders_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

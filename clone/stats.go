@@ -1,0 +1,783 @@
+package clone
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Planner statistics from the source.
+//
+// The clone's rows are the source's, so the statistics ANALYZE would
+// gather on the clone describe the same data as the source's own, except
+// that they come from another random sample. Copying the source's
+// statistics instead gives the clone's planner exactly what production's
+// planner sees (the same estimates, so the same plans, which is what a
+// replay compares), and spares the most expensive step after the indexes:
+// ANALYZE of the 856 MB fixture costs about 5 CPU seconds (jsonb sorting,
+// TOAST reads), a fifth of the clone.
+//
+// The source's pg_stats view has them in text form, readable by a role
+// that may SELECT the columns (the same role the clone needs). They are
+// written into the clone's pg_statistic as ANALYZE would have written
+// them, which only a superuser may do: on a sandbox dbtwin is one; on
+// another target the clone runs ANALYZE as before. Each value array is
+// parsed by the target's own input function for the column's type
+// (array_in, as PostgreSQL 18's pg_restore_attribute_stats does), and the
+// operator and collation of each slot are the ones ANALYZE on the target
+// would record (lookupStatOps).
+//
+// What is not copied is gathered by ANALYZE on the clone, as before:
+//   - every table the masker rewrote, and the tables that inherit from one
+//     (their statistics hold sample values: the source's would be
+//     unmasked);
+//   - tables the source has no statistics for (never analyzed, or hidden
+//     from the role by row-level security);
+//   - columns whose type ANALYZE treats with its own code (ranges,
+//     tsvector, extension types with a typanalyze function): only those
+//     columns, ANALYZE t (c);
+//   - tables with extended statistics (CREATE STATISTICS) or with an
+//     expression index whose statistics the source does not show;
+//   - materialized views, after their refresh.
+
+// statsPlan is what the statistics phase copied: the ANALYZE jobs left are
+// planned from it (planAnalyze).
+type statsPlan struct {
+	// done holds the target OIDs of the relations whose statistics are
+	// all copied: ANALYZE skips them.
+	done map[uint32]bool
+	// cols holds, for a relation in done, columns still to ANALYZE.
+	cols map[uint32][]string
+	// indexRows are the source's statistics of index expressions, written
+	// once the indexes exist (after post-data).
+	indexRows []statRow
+	// copied counts the pg_statistic rows written, for the log.
+	copied int
+	// leaves are the copied tables by their OID on the clone.
+	leaves map[uint32]*table
+}
+
+// statRow is one row of the source's pg_stats.
+type statRow struct {
+	schema, rel, att string
+	inherited        bool
+	nullFrac         float32
+	width            int32
+	distinct         float32
+	mcv              *string
+	mcf              []float32
+	hist             *string
+	corr             *float32
+	mce              *string
+	mcef             []float32
+	dechist          []float32
+	// indexOf is, for an index's expression column, the index's table.
+	indexOf string
+}
+
+// Statistic kinds (pg_statistic_d.h) and the operators that typcache.c
+// checks before it reports array or record equality.
+const (
+	kindMCV         = 1
+	kindHistogram   = 2
+	kindCorrelation = 3
+	kindMCElem      = 4
+	kindDECHist     = 5
+
+	arrayEqOp  = 1070
+	arrayLtOp  = 1072
+	recordEqOp = 2988
+	recordLtOp = 2990
+)
+
+// copyStats writes the source's statistics of the copied tables into the
+// clone's pg_statistic, in one transaction on tgt, and returns the plan for
+// what ANALYZE still has to do. It returns a nil plan (ANALYZE everything)
+// when the target role may not write pg_statistic or the target is older
+// than PostgreSQL 14.
+//
+// Masked tables, and their inheritance ancestors, are skipped: their
+// statistics are gathered from the masked rows.
+func copyStats(ctx context.Context, src, tgt *pgx.Conn, tables []*table, log *slog.Logger) (*statsPlan, error) {
+	var super bool
+	var major int
+	if err := tgt.QueryRow(ctx, `SELECT r.rolsuper, pg_catalog.current_setting('server_version_num')::int / 10000
+		FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`).Scan(&super, &major); err != nil {
+		return nil, fmt.Errorf("read target role: %w", err)
+	}
+	if !super || major < 14 {
+		log.Debug("statistics gathered by ANALYZE: the target role may not write pg_statistic", "superuser", super, "major", major)
+		return nil, nil
+	}
+	var masked []string
+	for _, t := range tables {
+		if t.masked {
+			masked = append(masked, t.ident())
+		}
+	}
+	rels, err := loadStatRels(ctx, tgt, masked)
+	if err != nil {
+		return nil, err
+	}
+	ops, err := loadStatOps(ctx, tgt, rels.typeOIDs())
+	if err != nil {
+		return nil, err
+	}
+
+	// The same text forms as COPY: values must parse back on the target.
+	if err := execSimple(ctx, src.PgConn(), sessionSetup); err != nil {
+		return nil, fmt.Errorf("set up source session: %w", err)
+	}
+	rows, err := src.Query(ctx, `
+SELECT s.schemaname::text, s.tablename::text, s.attname::text, s.inherited, s.null_frac, s.avg_width, s.n_distinct,
+       s.most_common_vals::text, s.most_common_freqs, s.histogram_bounds::text, s.correlation,
+       s.most_common_elems::text, s.most_common_elem_freqs, s.elem_count_histogram,
+       coalesce((SELECT t.relname::text
+                 FROM pg_catalog.pg_class i
+                 JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+                 JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid
+                 JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+                 WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i'), '')
+FROM pg_catalog.pg_stats s
+WHERE s.schemaname <> 'information_schema' AND s.schemaname !~ '^pg_'`)
+	if err != nil {
+		return nil, fmt.Errorf("read statistics of source: %w", err)
+	}
+	defer rows.Close()
+
+	plan := &statsPlan{done: map[uint32]bool{}, cols: map[uint32][]string{}, leaves: map[uint32]*table{}}
+	for _, t := range tables {
+		if r, ok := rels.byName[relKey{t.schema, t.name}]; ok {
+			plan.leaves[r.oid] = t
+		}
+	}
+	if err := execSimple(ctx, tgt.PgConn(), "BEGIN"); err != nil {
+		return nil, fmt.Errorf("write statistics: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = execSimple(context.WithoutCancel(ctx), tgt.PgConn(), "ROLLBACK")
+		}
+	}()
+	var batch pgx.Batch
+	flush := func() error {
+		if batch.Len() == 0 {
+			return nil
+		}
+		err := tgt.SendBatch(ctx, &batch).Close()
+		batch = pgx.Batch{}
+		if err != nil {
+			return fmt.Errorf("write statistics: %w", err)
+		}
+		return nil
+	}
+	for rows.Next() {
+		var r statRow
+		if err := rows.Scan(&r.schema, &r.rel, &r.att, &r.inherited, &r.nullFrac, &r.width, &r.distinct,
+			&r.mcv, &r.mcf, &r.hist, &r.corr, &r.mce, &r.mcef, &r.dechist, &r.indexOf); err != nil {
+			return nil, fmt.Errorf("read statistics of source: %w", err)
+		}
+		if r.indexOf != "" {
+			// The indexes are built after the data: kept for
+			// writeIndexStats.
+			if t, ok := rels.byName[relKey{r.schema, r.indexOf}]; ok && !t.skip {
+				plan.indexRows = append(plan.indexRows, r)
+			}
+			continue
+		}
+		rel, ok := rels.byName[relKey{r.schema, r.rel}]
+		if !ok || rel.skip {
+			continue // masked, or not in the clone (an extension's table…)
+		}
+		col, ok := rel.cols[r.att]
+		if !ok {
+			continue
+		}
+		args, ok := statArgs(r, col, ops)
+		if !ok {
+			plan.cols[rel.oid] = append(plan.cols[rel.oid], r.att)
+			continue
+		}
+		plan.done[rel.oid] = true
+		batch.Queue(insertStatistic, append([]any{rel.oid, col.attnum, r.inherited}, args...)...)
+		plan.copied++
+		if batch.Len() >= 256 {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read statistics of source: %w", err)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if err := execSimple(ctx, tgt.PgConn(), "COMMIT"); err != nil {
+		return nil, fmt.Errorf("write statistics: %w", err)
+	}
+	committed = true
+	for oid, cols := range plan.cols {
+		if !plan.done[oid] {
+			delete(plan.cols, oid) // nothing copied: the whole table is analyzed
+		} else {
+			plan.cols[oid] = slices.Compact(slices.Sorted(slices.Values(cols)))
+		}
+	}
+	return plan, nil
+}
+
+// insertStatistic writes one pg_statistic row. Each slot is kind, operator,
+// collation, numbers, and values as text with their element type, parsed
+// by array_in: the only way to make a value of type anyarray from SQL.
+var insertStatistic = func() string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO pg_catalog.pg_statistic (starelid, staattnum, stainherit, stanullfrac, stawidth, stadistinct`)
+	for _, col := range []string{"stakind", "staop", "stacoll", "stanumbers", "stavalues"} {
+		for i := 1; i <= 5; i++ {
+			fmt.Fprintf(&b, ", %s%d", col, i)
+		}
+	}
+	b.WriteString(") VALUES ($1, $2, $3, $4, $5, $6")
+	n := 7
+	for _, cast := range []string{"int2", "oid", "oid", "float4[]"} {
+		for range 5 {
+			fmt.Fprintf(&b, ", $%d::%s", n, cast)
+			n++
+		}
+	}
+	for range 5 {
+		fmt.Fprintf(&b, ", pg_catalog.array_in($%d::text::cstring, $%d::oid, -1)", n, n+1)
+		n += 2
+	}
+	b.WriteString(")")
+	return b.String()
+}()
+
+// statSlot is one of the five slots of a pg_statistic row.
+type statSlot struct {
+	kind    int16
+	op      uint32
+	coll    uint32
+	numbers []float32
+	values  *string
+	valType uint32
+}
+
+// statArgs turns a source row into insertStatistic's arguments after the
+// first three, packing the kinds into slots in the order ANALYZE fills
+// them. ok is false when the column must be analyzed on the clone: its
+// type has a typanalyze function of its own, or a kind the source has
+// needs an operator the target's type lacks.
+func statArgs(r statRow, col statCol, ops statOps) (args []any, ok bool) {
+	o, ok := ops[col.typ]
+	if !ok || !o.standard {
+		return nil, false
+	}
+	var slots []statSlot
+	add := func(kind int16, op uint32, numbers []float32, values *string, valType uint32) bool {
+		if op == 0 {
+			return false
+		}
+		slots = append(slots, statSlot{kind: kind, op: op, coll: col.coll, numbers: numbers, values: values, valType: valType})
+		return true
+	}
+	if r.mcv != nil && !add(kindMCV, o.eq, r.mcf, r.mcv, col.typ) {
+		return nil, false
+	}
+	if r.hist != nil && !add(kindHistogram, o.lt, nil, r.hist, col.typ) {
+		return nil, false
+	}
+	if r.corr != nil && !add(kindCorrelation, o.lt, []float32{*r.corr}, nil, 0) {
+		return nil, false
+	}
+	if r.mce != nil && !add(kindMCElem, o.elemEq, r.mcef, r.mce, o.elem) {
+		return nil, false
+	}
+	if r.dechist != nil && !add(kindDECHist, o.elemEq, r.dechist, nil, 0) {
+		return nil, false
+	}
+	if len(slots) > 5 {
+		return nil, false
+	}
+	slots = append(slots, make([]statSlot, 5-len(slots))...)
+	args = []any{r.nullFrac, r.width, r.distinct}
+	for _, s := range slots {
+		args = append(args, s.kind)
+	}
+	for _, s := range slots {
+		args = append(args, s.op)
+	}
+	for _, s := range slots {
+		args = append(args, s.coll)
+	}
+	for _, s := range slots {
+		args = append(args, s.numbers)
+	}
+	for _, s := range slots {
+		args = append(args, s.values, s.valType)
+	}
+	return args, true
+}
+
+// relKey names a relation: schema and name, unquoted.
+type relKey struct{ schema, name string }
+
+// statRel is a relation of the clone that may receive statistics.
+type statRel struct {
+	oid  uint32
+	kind byte // 'r' or 'p'
+	// skip: its statistics are not copied (masked, or an index of or a
+	// parent of a masked table).
+	skip bool
+	cols map[string]statCol
+}
+
+// statCol is a column of a statRel.
+type statCol struct {
+	attnum int16
+	typ    uint32
+	coll   uint32
+}
+
+type statRels struct {
+	byName map[relKey]*statRel
+}
+
+func (s statRels) typeOIDs() []uint32 {
+	var oids []uint32
+	for _, r := range s.byName {
+		for _, c := range r.cols {
+			oids = append(oids, c.typ)
+		}
+	}
+	return oids
+}
+
+// loadStatRels reads the clone's tables, partitioned tables and the
+// expression columns of indexes (indexes do not exist yet when the
+// statistics are copied; their names are matched after post-data), and
+// marks those whose statistics must come from the masked rows: the masked
+// tables (quoted, qualified names), every table they inherit from.
+func loadStatRels(ctx context.Context, tgt *pgx.Conn, masked []string) (statRels, error) {
+	rows, err := tgt.Query(ctx, `
+WITH RECURSIVE m(rel) AS (
+  SELECT pg_catalog.unnest($1::text[])::regclass::oid
+  UNION
+  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN m ON i.inhrelid = m.rel)
+SELECT n.nspname, c.relname, c.oid, c.relkind::text, c.oid IN (SELECT rel FROM m),
+       a.attname, a.attnum, a.atttypid, a.attcollation
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p') AND `+userRelation, masked)
+	if err != nil {
+		return statRels{}, fmt.Errorf("read tables of the clone: %w", err)
+	}
+	s := statRels{byName: map[relKey]*statRel{}}
+	var k relKey
+	var oid, typ, coll uint32
+	var kind, att string
+	var skip bool
+	var attnum int16
+	_, err = pgx.ForEachRow(rows, []any{&k.schema, &k.name, &oid, &kind, &skip, &att, &attnum, &typ, &coll}, func() error {
+		r := s.byName[k]
+		if r == nil {
+			r = &statRel{oid: oid, kind: kind[0], skip: skip, cols: map[string]statCol{}}
+			s.byName[k] = r
+		}
+		r.cols[att] = statCol{attnum: attnum, typ: typ, coll: coll}
+		return nil
+	})
+	if err != nil {
+		return statRels{}, fmt.Errorf("read tables of the clone: %w", err)
+	}
+	return s, nil
+}
+
+// statOp is what ANALYZE on the target would record for a column type:
+// whether it uses the standard statistics (std_typanalyze, or
+// array_typanalyze for arrays), and the operators of each kind.
+type statOp struct {
+	standard bool
+	eq, lt   uint32 // for most common values (eq), histogram and correlation (lt)
+	elem     uint32 // arrays: the element type of the element statistics
+	elemEq   uint32 // arrays: the element type's equality operator
+}
+
+type statOps map[uint32]statOp
+
+// statType is a pg_type row as lookupStatOps needs it.
+type statType struct {
+	typtype   byte
+	basetype  uint32
+	elem      uint32 // a true array's element type
+	analyze   string // "std", "array" or "other"
+	category  byte
+	preferred bool
+}
+
+// opclass is a default btree or hash operator class with its equality and
+// (btree) less-than operators for its input type.
+type opclass struct {
+	btree  bool
+	intype uint32
+	eq, lt uint32
+}
+
+// Pseudo-types an operator class may be declared for.
+const (
+	anyOID        = 2276
+	anyelementOID = 2283
+	anyarrayOID   = 2277
+	anyenumOID    = 3500
+	anyrangeOID   = 3831
+	recordOID     = 2249
+)
+
+// loadStatOps resolves, for every type in oids, the operators ANALYZE on
+// the target records, as typcache.c's lookup_type_cache does: the default
+// btree operator class of the type (looking through domains; an exact
+// match first, then one the type is binary-coercible to, preferring the
+// category's preferred type), its = and <, or else the default hash
+// class's =; array = and < only where the element type has them. Composite
+// types (record = needs every field's) are left to ANALYZE.
+func loadStatOps(ctx context.Context, tgt *pgx.Conn, oids []uint32) (statOps, error) {
+	types := map[uint32]statType{}
+	want := slices.Compact(slices.Sorted(slices.Values(oids)))
+	for len(want) > 0 {
+		rows, err := tgt.Query(ctx, `
+SELECT t.oid, t.typtype::text, t.typbasetype,
+       CASE WHEN t.typsubscript = 'pg_catalog.array_subscript_handler'::regproc THEN t.typelem ELSE 0 END,
+       CASE t.typanalyze WHEN 0 THEN 'std' WHEN 'pg_catalog.array_typanalyze'::regproc THEN 'array' ELSE 'other' END,
+       t.typcategory::text, t.typispreferred
+FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`, want)
+		if err != nil {
+			return nil, fmt.Errorf("read column types of the clone: %w", err)
+		}
+		var next []uint32
+		var oid uint32
+		var t statType
+		var typtype, category string
+		_, err = pgx.ForEachRow(rows, []any{&oid, &typtype, &t.basetype, &t.elem, &t.analyze, &category, &t.preferred}, func() error {
+			t.typtype, t.category = typtype[0], category[0]
+			types[oid] = t
+			next = append(next, t.basetype, t.elem)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read column types of the clone: %w", err)
+		}
+		want = want[:0]
+		for _, o := range next {
+			if _, ok := types[o]; o != 0 && !ok && !slices.Contains(want, o) {
+				want = append(want, o)
+			}
+		}
+	}
+
+	rows, err := tgt.Query(ctx, `
+SELECT am.amname = 'btree', c.opcintype,
+       coalesce((SELECT o.amopopr FROM pg_catalog.pg_amop o WHERE o.amopfamily = c.opcfamily
+                 AND o.amoplefttype = c.opcintype AND o.amoprighttype = c.opcintype
+                 AND o.amopstrategy = CASE am.amname WHEN 'btree' THEN 3 ELSE 1 END), 0),
+       coalesce((SELECT o.amopopr FROM pg_catalog.pg_amop o WHERE am.amname = 'btree' AND o.amopfamily = c.opcfamily
+                 AND o.amoplefttype = c.opcintype AND o.amoprighttype = c.opcintype AND o.amopstrategy = 1), 0)
+FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_am am ON am.oid = c.opcmethod
+WHERE c.opcdefault AND am.amname IN ('btree', 'hash')`)
+	if err != nil {
+		return nil, fmt.Errorf("read operator classes of the clone: %w", err)
+	}
+	var classes []opclass
+	var oc opclass
+	if _, err := pgx.ForEachRow(rows, []any{&oc.btree, &oc.intype, &oc.eq, &oc.lt}, func() error {
+		classes = append(classes, oc)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read operator classes of the clone: %w", err)
+	}
+	// Their input types, for the preferred-type rule.
+	var intypes []uint32
+	for _, c := range classes {
+		if _, ok := types[c.intype]; !ok {
+			intypes = append(intypes, c.intype)
+		}
+	}
+	rows, err = tgt.Query(ctx, `SELECT t.oid, t.typcategory::text, t.typispreferred FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`, intypes)
+	if err != nil {
+		return nil, fmt.Errorf("read operator classes of the clone: %w", err)
+	}
+	var oid uint32
+	var category string
+	var preferred bool
+	if _, err := pgx.ForEachRow(rows, []any{&oid, &category, &preferred}, func() error {
+		types[oid] = statType{category: category[0], preferred: preferred, analyze: "other"}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read operator classes of the clone: %w", err)
+	}
+	rows, err = tgt.Query(ctx, `SELECT c.castsource, c.casttarget FROM pg_catalog.pg_cast c WHERE c.castmethod = 'b' AND c.castcontext = 'i'`)
+	if err != nil {
+		return nil, fmt.Errorf("read casts of the clone: %w", err)
+	}
+	binary := map[[2]uint32]bool{}
+	var from, to uint32
+	if _, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
+		binary[[2]uint32{from, to}] = true
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read casts of the clone: %w", err)
+	}
+
+	r := statResolver{types: types, classes: classes, binary: binary}
+	ops := statOps{}
+	for _, oid := range oids {
+		if _, ok := ops[oid]; !ok {
+			ops[oid] = r.lookup(oid)
+		}
+	}
+	return ops, nil
+}
+
+// statResolver answers lookupStatOps's questions from the catalog rows it
+// read.
+type statResolver struct {
+	types   map[uint32]statType
+	classes []opclass
+	binary  map[[2]uint32]bool // implicit binary-coercible casts
+}
+
+// base looks through domains (bounded against catalog cycles).
+func (r statResolver) base(oid uint32) uint32 {
+	for range 32 {
+		t, ok := r.types[oid]
+		if !ok || t.typtype != 'd' {
+			return oid
+		}
+		oid = t.basetype
+	}
+	return 0
+}
+
+// lookup is lookupStatOps for one column type.
+func (r statResolver) lookup(oid uint32) statOp {
+	t, ok := r.types[oid]
+	if !ok || t.analyze == "other" {
+		return statOp{}
+	}
+	b := r.base(oid)
+	bt, ok := r.types[b]
+	if !ok || bt.typtype == 'c' || b == recordOID {
+		return statOp{}
+	}
+	o := statOp{standard: true}
+	o.eq, o.lt = r.eqLt(b)
+	if bt.elem != 0 {
+		eeq, elt := r.eqLt(r.base(bt.elem))
+		if o.eq == arrayEqOp && eeq == 0 {
+			o.eq = 0
+		}
+		if o.lt == arrayLtOp && elt == 0 {
+			o.lt = 0
+		}
+		if t.analyze == "array" {
+			o.elem, o.elemEq = bt.elem, eeq
+		}
+	}
+	if o.eq == recordEqOp || o.lt == recordLtOp {
+		return statOp{}
+	}
+	return o
+}
+
+// eqLt returns the = and < of the default btree class of base type b, or
+// the = of its default hash class; 0 where there is none.
+func (r statResolver) eqLt(b uint32) (eq, lt uint32) {
+	if c, ok := r.defaultClass(b, true); ok {
+		eq, lt = c.eq, c.lt
+	}
+	if eq == 0 {
+		if c, ok := r.defaultClass(b, false); ok {
+			eq = c.eq
+		}
+	}
+	return eq, lt
+}
+
+// defaultClass is indexcmds.c's GetDefaultOpClass for base type b.
+func (r statResolver) defaultClass(b uint32, btree bool) (opclass, bool) {
+	bt := r.types[b]
+	var exact, preferred, compatible []opclass
+	for _, c := range r.classes {
+		if c.btree != btree {
+			continue
+		}
+		switch {
+		case c.intype == b:
+			exact = append(exact, c)
+		case r.coercible(b, bt, c.intype):
+			it := r.types[c.intype]
+			if it.preferred && it.category == bt.category {
+				preferred = append(preferred, c)
+			} else {
+				compatible = append(compatible, c)
+			}
+		}
+	}
+	switch {
+	case len(exact) == 1:
+		return exact[0], true
+	case len(exact) > 1:
+		return opclass{}, false
+	case len(preferred) == 1:
+		return preferred[0], true
+	case len(preferred) == 0 && len(compatible) == 1:
+		return compatible[0], true
+	}
+	return opclass{}, false
+}
+
+// coercible is parse_coerce.c's IsBinaryCoercible for base type b.
+func (r statResolver) coercible(b uint32, bt statType, target uint32) bool {
+	switch target {
+	case anyOID, anyelementOID:
+		return true
+	case anyarrayOID:
+		return bt.elem != 0
+	case anyenumOID:
+		return bt.typtype == 'e'
+	case anyrangeOID:
+		return bt.typtype == 'r'
+	case recordOID:
+		return bt.typtype == 'c'
+	}
+	return r.binary[[2]uint32{b, target}]
+}
+
+// finishStats completes the copied statistics once the indexes exist: the
+// statistics of index expressions, the sizes ANALYZE would have recorded
+// in pg_class where CREATE INDEX did not already, and the activity
+// counters, reset so that autovacuum does not analyze every table again
+// right after the clone (its threshold counts rows inserted since the last
+// ANALYZE: all of them). A table whose expression index has no statistics
+// on the source, or that has extended statistics, leaves plan.done:
+// ANALYZE gathers those.
+func finishStats(ctx context.Context, conn *pgx.Conn, plan *statsPlan) error {
+	oids := make([]uint32, 0, len(plan.done))
+	for oid := range plan.done {
+		oids = append(oids, oid)
+	}
+	slices.Sort(oids)
+
+	type indexCol struct {
+		table, index uint32
+		key          [3]string // schema, index, column
+		col          statCol
+	}
+	rows, err := conn.Query(ctx, `
+SELECT x.indrelid, x.indexrelid, n.nspname, i.relname, a.attname, a.attnum, a.atttypid, a.attcollation
+FROM pg_catalog.pg_index x
+JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = i.oid AND a.attnum > 0
+WHERE x.indrelid = ANY($1::oid[]) AND i.relkind = 'i' AND x.indkey[a.attnum - 1] = 0
+UNION ALL
+SELECT DISTINCT s.stxrelid, 0, NULL, NULL, NULL, 0, 0, 0
+FROM pg_catalog.pg_statistic_ext s WHERE s.stxrelid = ANY($1::oid[])`, oids)
+	if err != nil {
+		return fmt.Errorf("read index expressions of the clone: %w", err)
+	}
+	var cols []indexCol
+	var ic indexCol
+	var schema, index, att *string
+	if _, err := pgx.ForEachRow(rows, []any{&ic.table, &ic.index, &schema, &index, &att, &ic.col.attnum, &ic.col.typ, &ic.col.coll}, func() error {
+		if schema == nil {
+			delete(plan.done, ic.table) // extended statistics
+			return nil
+		}
+		ic.key = [3]string{*schema, *index, *att}
+		cols = append(cols, ic)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read index expressions of the clone: %w", err)
+	}
+	if len(cols) > 0 {
+		src := make(map[[3]string]statRow, len(plan.indexRows))
+		for _, r := range plan.indexRows {
+			src[[3]string{r.schema, r.rel, r.att}] = r
+		}
+		var typs []uint32
+		for _, c := range cols {
+			typs = append(typs, c.col.typ)
+		}
+		ops, err := loadStatOps(ctx, conn, typs)
+		if err != nil {
+			return err
+		}
+		var batch pgx.Batch
+		for _, c := range cols {
+			if !plan.done[c.table] {
+				continue
+			}
+			r, ok := src[c.key]
+			var args []any
+			if ok {
+				args, ok = statArgs(r, c.col, ops)
+			}
+			if !ok {
+				delete(plan.done, c.table) // ANALYZE t computes it
+				continue
+			}
+			batch.Queue(insertStatistic, append([]any{c.index, c.col.attnum, false}, args...)...)
+			plan.copied++
+		}
+		if err := conn.SendBatch(ctx, &batch).Close(); err != nil {
+			return fmt.Errorf("write statistics of index expressions: %w", err)
+		}
+	}
+
+	// Sizes, where CREATE INDEX did not record them (reltuples < 0): the
+	// rows copied, and every page all-visible where COPY FREEZE loaded the
+	// table whole, as ANALYZE would count them (it reads the visibility
+	// map); a partitioned table's rows are its leaves', its pages -1.
+	var leaves, done []uint32
+	var rowCounts []float64
+	var frozen []bool
+	for oid, t := range plan.leaves {
+		leaves = append(leaves, oid)
+		rowCounts = append(rowCounts, float64(t.copied))
+		frozen = append(frozen, t.frozen)
+		if plan.done[oid] {
+			done = append(done, oid)
+		}
+	}
+	var parents []uint32
+	for _, oid := range oids {
+		if plan.done[oid] && plan.leaves[oid] == nil {
+			parents = append(parents, oid)
+		}
+	}
+	var batch pgx.Batch
+	batch.Queue(`
+UPDATE pg_catalog.pg_class c
+SET relpages = p.pages, reltuples = v.rows, relallvisible = CASE WHEN v.frozen THEN p.pages ELSE 0 END
+FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::float8[]), pg_catalog.unnest($3::bool[])) AS v(oid, rows, frozen),
+     LATERAL (SELECT (pg_catalog.pg_relation_size(v.oid) / pg_catalog.current_setting('block_size')::int)::int AS pages) p
+WHERE c.oid = v.oid AND c.oid = ANY($4::oid[]) AND c.reltuples < 0`, leaves, rowCounts, frozen, done)
+	batch.Queue(`
+UPDATE pg_catalog.pg_class c
+SET relpages = -1, reltuples = (SELECT coalesce(sum(v.rows), 0)
+                                FROM pg_catalog.pg_partition_tree(c.oid) t
+                                JOIN ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::float8[])) AS v(oid, rows) ON v.oid = t.relid)
+WHERE c.oid = ANY($3::oid[]) AND c.relkind = 'p'`, leaves, rowCounts, parents)
+	batch.Queue(`SELECT pg_catalog.pg_stat_reset_single_table_counters(o) FROM pg_catalog.unnest($1::oid[]) o`, done)
+	if err := conn.SendBatch(ctx, &batch).Close(); err != nil {
+		return fmt.Errorf("record table sizes: %w", err)
+	}
+	return nil
+}
