@@ -107,16 +107,24 @@ func planAnalyze(rels []analyzeRel, parentStats map[string]bool, stats *statsPla
 		}
 	}
 	var plan []analyzeRel
-	var add func(r analyzeRel, depth int)
-	add = func(r analyzeRel, depth int) {
+	// covered: the columns an ANALYZE of a partitioned ancestor already
+	// analyzes in r.
+	var add func(r analyzeRel, depth int, covered []string)
+	add = func(r analyzeRel, depth int, covered []string) {
 		if stats != nil && stats.done[r.oid] {
-			if cols := stats.cols[r.oid]; len(cols) > 0 {
+			var cols []string
+			for _, c := range stats.cols[r.oid] {
+				if !slices.Contains(covered, c) {
+					cols = append(cols, c)
+				}
+			}
+			if len(cols) > 0 {
 				r.cols = " " + quoteCols(cols)
 				plan = append(plan, r)
 			}
 			if r.kind == "p" && depth <= 64 {
 				for _, c := range children[r.oid] {
-					add(c, depth+1)
+					add(c, depth+1, append(slices.Clip(covered), cols...))
 				}
 			}
 			return
@@ -126,12 +134,12 @@ func planAnalyze(rels []analyzeRel, parentStats map[string]bool, stats *statsPla
 			return
 		}
 		for _, c := range children[r.oid] {
-			add(c, depth+1)
+			add(c, depth+1, covered)
 		}
 	}
 	for _, r := range rels {
 		if r.parent == 0 {
-			add(r, 0)
+			add(r, 0, nil)
 		}
 	}
 	slices.SortStableFunc(plan, func(a, b analyzeRel) int {

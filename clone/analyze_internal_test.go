@@ -34,6 +34,9 @@ func TestPlanAnalyze(t *testing.T) {
 			&statsPlan{done: done(2, 5, 6)}, "events mv"},
 		{"copied but for some columns; partitions without statistics", map[string]bool{},
 			&statsPlan{done: done(6), cols: map[uint32][]string{6: {"a", "B"}}}, `plain ("a", "B") h0 events_2024 h1 mv`},
+		{"masked columns: the root's ANALYZE covers them in its partitions", map[string]bool{"events": true, "events_2025": true},
+			&statsPlan{done: done(1, 2, 3, 4, 5, 6), cols: map[uint32][]string{1: {"x"}, 2: {"x"}, 3: {"x"}, 4: {"x", "y"}, 5: {"x"}}},
+			`events ("x") h0 ("y") mv`},
 		{"a column of the root left", map[string]bool{"events": true},
 			&statsPlan{done: done(1, 2, 3, 4, 5), cols: map[uint32][]string{1: {"x"}}}, `events ("x") plain mv`},
 	}

@@ -81,8 +81,14 @@ type Options struct {
 // of every column. A filter must keep memory bounded (a row at a time) and
 // stop promptly when ctx is cancelled. The function type is spelled out (no
 // named type) so that an implementation needs nothing from this package.
+//
+// ChangedColumns names the columns of a table whose values the filters
+// change: the clone gathers their planner statistics from the masked rows
+// (ANALYZE), and copies the other columns' from the source. A column left
+// out would have the source's values in the clone's statistics.
 type Masker interface {
 	MaskTable(table string, columns []string) (text, binary func(ctx context.Context, dst io.Writer, src io.Reader) (rows int64, err error), targetColumns []string)
+	ChangedColumns(table string) []string
 }
 
 func (o Options) withDefaults() Options {
@@ -712,6 +718,9 @@ func (c *cloner) copyData(ctx context.Context) error {
 		if c.o.Masker != nil {
 			text, binary, cols := c.o.Masker.MaskTable(ts.t.String(), ts.t.cols)
 			ts.t.masked = text != nil
+			if ts.t.masked {
+				ts.t.changed = c.o.Masker.ChangedColumns(ts.t.String())
+			}
 			switch {
 			case text == nil:
 				// Nothing to mask: the table stays raw bytes.

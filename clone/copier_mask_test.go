@@ -52,6 +52,14 @@ func (m *lineMasker) MaskTable(table string, columns []string) (text, binary fun
 	}, nil, columns
 }
 
+// ChangedColumns: the second column, which MaskTable rewrites.
+func (m *lineMasker) ChangedColumns(table string) []string {
+	if !slices.Contains(m.tables, table) {
+		return nil
+	}
+	return m.columns[table][1:2]
+}
+
 func TestCloneWithMasker(t *testing.T) {
 	ctx := context.Background()
 	c := localtest.Start(t)
@@ -70,7 +78,10 @@ func TestCloneWithMasker(t *testing.T) {
 		CREATE INDEX people_email_lower ON people (lower(email));
 		CREATE TABLE contacts AS SELECT id, email FROM people;
 		CREATE TABLE untouched AS SELECT g AS id, 'keep' || g AS v FROM generate_series(1, 100) g;
-		ANALYZE`); err != nil {
+		ANALYZE;
+		-- The source's statistics of contacts no longer describe its rows:
+		-- statistics copied and statistics gathered on the clone differ.
+		INSERT INTO contacts SELECT g, 'late' || g || '@real.example' FROM generate_series(5001, 6000) g`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -127,6 +138,19 @@ func TestCloneWithMasker(t *testing.T) {
 	if masked != 7 || unmasked != 2 || leakedStats != 0 {
 		t.Errorf("statistics on the clone: %d rows for the masked tables and index (want 7), %d for the other (want 2), %d with source values (want 0)",
 			masked, unmasked, leakedStats)
+	}
+	// contacts: the e-mail column's gathered, the id column's copied (the
+	// source's, which end at 5000).
+	var idStats, wantIDStats string
+	idSQL := `SELECT concat_ws(' | ', null_frac, n_distinct, histogram_bounds) FROM pg_stats WHERE tablename = 'contacts' AND attname = 'id'`
+	if err := conn.QueryRow(ctx, idSQL).Scan(&wantIDStats); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.QueryRow(ctx, idSQL).Scan(&idStats); err != nil {
+		t.Fatal(err)
+	}
+	if idStats != wantIDStats || !strings.HasSuffix(idStats, ",5000}") {
+		t.Errorf("statistics of contacts.id, an unmasked column of a masked table, on the clone:\n%s\nwant the source's:\n%s", idStats, wantIDStats)
 	}
 	var analyzed string
 	if err := dst.QueryRow(ctx, `SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL`).Scan(&analyzed); err != nil {

@@ -32,9 +32,12 @@ import (
 // would record (lookupStatOps).
 //
 // What is not copied is gathered by ANALYZE on the clone, as before:
-//   - every table the masker rewrote, and the tables that inherit from one
-//     (their statistics hold sample values: the source's would be
-//     unmasked);
+//   - the columns the masker changes (Masker.ChangedColumns), and the
+//     generated columns of their tables, in the masked tables and in the
+//     tables they inherit from (statistics hold sample values: the
+//     source's would be unmasked); a masked table with an expression index
+//     over such a column is analyzed whole (ANALYZE of some columns skips
+//     the indexes);
 //   - tables the source has no statistics for (never analyzed, or hidden
 //     from the role by row-level security);
 //   - columns whose type ANALYZE treats with its own code (ranges,
@@ -75,8 +78,12 @@ type statRow struct {
 	mce              *string
 	mcef             []float32
 	dechist          []float32
-	// indexOf is, for an index's expression column, the index's table.
-	indexOf string
+	// indexOf is, for an index's expression column, the index's table;
+	// indexRefs the table's columns the index refers to, and wholeRow is
+	// set when it refers to the whole row.
+	indexOf   string
+	indexRefs []string
+	wholeRow  bool
 }
 
 // Statistic kinds (pg_statistic_d.h) and the operators that typcache.c
@@ -100,8 +107,8 @@ const (
 // when the target role may not write pg_statistic or the target is older
 // than PostgreSQL 14.
 //
-// Masked tables, and their inheritance ancestors, are skipped: their
-// statistics are gathered from the masked rows.
+// The columns the masker changes in a table, and in the tables it inherits
+// from, are left to ANALYZE (statsPlan.cols).
 func copyStats(ctx context.Context, src, tgt *pgx.Conn, tables []*table, log *slog.Logger) (*statsPlan, error) {
 	var super bool
 	var major int
@@ -113,13 +120,7 @@ func copyStats(ctx context.Context, src, tgt *pgx.Conn, tables []*table, log *sl
 		log.Debug("statistics gathered by ANALYZE: the target role may not write pg_statistic", "superuser", super, "major", major)
 		return nil, nil
 	}
-	var masked []string
-	for _, t := range tables {
-		if t.masked {
-			masked = append(masked, t.ident())
-		}
-	}
-	rels, err := loadStatRels(ctx, tgt, masked)
+	rels, err := loadStatRels(ctx, tgt, tables)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +142,20 @@ SELECT s.schemaname::text, s.tablename::text, s.attname::text, s.inherited, s.nu
                  JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
                  JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid
                  JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
-                 WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i'), '')
+                 WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i'), ''),
+       ARRAY(SELECT a.attname::text
+             FROM pg_catalog.pg_class i
+             JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+             JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.oid
+                                        AND d.refclassid = 'pg_catalog.pg_class'::regclass
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+             WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i'),
+       EXISTS (SELECT FROM pg_catalog.pg_class i
+               JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+               JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid
+               JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.oid
+                                          AND d.refobjid = x.indrelid AND d.refobjsubid = 0
+               WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i')
 FROM pg_catalog.pg_stats s
 WHERE s.schemaname <> 'information_schema' AND s.schemaname !~ '^pg_'`)
 	if err != nil {
@@ -179,23 +193,30 @@ WHERE s.schemaname <> 'information_schema' AND s.schemaname !~ '^pg_'`)
 	for rows.Next() {
 		var r statRow
 		if err := rows.Scan(&r.schema, &r.rel, &r.att, &r.inherited, &r.nullFrac, &r.width, &r.distinct,
-			&r.mcv, &r.mcf, &r.hist, &r.corr, &r.mce, &r.mcef, &r.dechist, &r.indexOf); err != nil {
+			&r.mcv, &r.mcf, &r.hist, &r.corr, &r.mce, &r.mcef, &r.dechist, &r.indexOf, &r.indexRefs, &r.wholeRow); err != nil {
 			return nil, fmt.Errorf("read statistics of source: %w", err)
 		}
 		if r.indexOf != "" {
 			// The indexes are built after the data: kept for
 			// writeIndexStats.
-			if t, ok := rels.byName[relKey{r.schema, r.indexOf}]; ok && !t.skip {
+			// One over a changed column is left out: finishStats then has
+			// the whole table analyzed.
+			t, ok := rels.byName[relKey{r.schema, r.indexOf}]
+			if ok && !(t.changed != nil && (r.wholeRow || slices.ContainsFunc(r.indexRefs, t.fromMasked))) {
 				plan.indexRows = append(plan.indexRows, r)
 			}
 			continue
 		}
 		rel, ok := rels.byName[relKey{r.schema, r.rel}]
-		if !ok || rel.skip {
-			continue // masked, or not in the clone (an extension's table…)
+		if !ok {
+			continue // not in the clone (an extension's table…)
 		}
 		col, ok := rel.cols[r.att]
 		if !ok {
+			continue
+		}
+		if rel.changed != nil && rel.fromMasked(r.att) {
+			plan.cols[rel.oid] = append(plan.cols[rel.oid], r.att)
 			continue
 		}
 		args, ok := statArgs(r, col, ops)
@@ -330,19 +351,28 @@ type relKey struct{ schema, name string }
 
 // statRel is a relation of the clone that may receive statistics.
 type statRel struct {
-	oid  uint32
-	kind byte // 'r' or 'p'
-	// skip: its statistics are not copied (masked, or an index of or a
-	// parent of a masked table).
-	skip bool
-	cols map[string]statCol
+	oid     uint32
+	kind    byte // 'r' or 'p'
+	parents []uint32
+	// changed holds the columns the masker changes in it or in a table
+	// that inherits from it; nil: none is masked.
+	changed map[string]bool
+	cols    map[string]statCol
+}
+
+// fromMasked reports whether the statistics of column att of a masked table
+// come from masked values: a changed column, or a generated one (which may
+// be computed from one).
+func (r *statRel) fromMasked(att string) bool {
+	return r.changed[att] || r.cols[att].generated
 }
 
 // statCol is a column of a statRel.
 type statCol struct {
-	attnum int16
-	typ    uint32
-	coll   uint32
+	attnum    int16
+	typ       uint32
+	coll      uint32
+	generated bool
 }
 
 type statRels struct {
@@ -359,43 +389,65 @@ func (s statRels) typeOIDs() []uint32 {
 	return oids
 }
 
-// loadStatRels reads the clone's tables, partitioned tables and the
-// expression columns of indexes (indexes do not exist yet when the
-// statistics are copied; their names are matched after post-data), and
-// marks those whose statistics must come from the masked rows: the masked
-// tables (quoted, qualified names), every table they inherit from.
-func loadStatRels(ctx context.Context, tgt *pgx.Conn, masked []string) (statRels, error) {
+// loadStatRels reads the clone's tables and partitioned tables with their
+// columns, and marks the columns the masker changes (table.changed) in the
+// masked tables and in every table they inherit from.
+func loadStatRels(ctx context.Context, tgt *pgx.Conn, tables []*table) (statRels, error) {
 	rows, err := tgt.Query(ctx, `
-WITH RECURSIVE m(rel) AS (
-  SELECT pg_catalog.unnest($1::text[])::regclass::oid
-  UNION
-  SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN m ON i.inhrelid = m.rel)
-SELECT n.nspname, c.relname, c.oid, c.relkind::text, c.oid IN (SELECT rel FROM m),
-       a.attname, a.attnum, a.atttypid, a.attcollation
+SELECT n.nspname, c.relname, c.oid, c.relkind::text,
+       ARRAY(SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid),
+       a.attname, a.attnum, a.atttypid, a.attcollation, a.attgenerated <> ''
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p') AND `+userRelation, masked)
+WHERE c.relkind IN ('r', 'p') AND `+userRelation)
 	if err != nil {
 		return statRels{}, fmt.Errorf("read tables of the clone: %w", err)
 	}
 	s := statRels{byName: map[relKey]*statRel{}}
+	byOID := map[uint32]*statRel{}
 	var k relKey
-	var oid, typ, coll uint32
+	var oid uint32
+	var parents []uint32
 	var kind, att string
-	var skip bool
-	var attnum int16
-	_, err = pgx.ForEachRow(rows, []any{&k.schema, &k.name, &oid, &kind, &skip, &att, &attnum, &typ, &coll}, func() error {
+	var col statCol
+	_, err = pgx.ForEachRow(rows, []any{&k.schema, &k.name, &oid, &kind, &parents, &att, &col.attnum, &col.typ, &col.coll, &col.generated}, func() error {
 		r := s.byName[k]
 		if r == nil {
-			r = &statRel{oid: oid, kind: kind[0], skip: skip, cols: map[string]statCol{}}
+			r = &statRel{oid: oid, kind: kind[0], parents: parents, cols: map[string]statCol{}}
 			s.byName[k] = r
+			byOID[oid] = r
 		}
-		r.cols[att] = statCol{attnum: attnum, typ: typ, coll: coll}
+		r.cols[att] = col
 		return nil
 	})
 	if err != nil {
 		return statRels{}, fmt.Errorf("read tables of the clone: %w", err)
+	}
+	for _, t := range tables {
+		r := s.byName[relKey{t.schema, t.name}]
+		if len(t.changed) == 0 || r == nil {
+			continue
+		}
+		// Up the inheritance tree (bounded against catalog cycles).
+		level := []*statRel{r}
+		for depth := 0; len(level) > 0 && depth < 64; depth++ {
+			var next []*statRel
+			for _, r := range level {
+				if r.changed == nil {
+					r.changed = map[string]bool{}
+				}
+				for _, c := range t.changed {
+					r.changed[c] = true
+				}
+				for _, p := range r.parents {
+					if pr := byOID[p]; pr != nil {
+						next = append(next, pr)
+					}
+				}
+			}
+			level = next
+		}
 	}
 	return s, nil
 }

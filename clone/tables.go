@@ -44,8 +44,10 @@ type table struct {
 	// targetCols are the columns it writes (nil: cols).
 	filter     func(context.Context, io.Writer, io.Reader) (int64, error)
 	targetCols []string
-	// masked: filter includes Options.Masker's.
-	masked bool
+	// masked: filter includes Options.Masker's; changed are the columns
+	// whose values it changes (Masker.ChangedColumns).
+	masked  bool
+	changed []string
 	// copied is the number of rows copied, and frozen is set when they
 	// were loaded in one COPY FREEZE (every page all-visible); both set
 	// once the table is done.

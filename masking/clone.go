@@ -31,3 +31,14 @@ func (p *Plan) MaskTable(table string, columns []string) (text, binary func(ctx 
 	}
 	return text, binary, tm.TargetColumns(cols)
 }
+
+// ChangedColumns implements clone.Masker: the columns of table (or of the
+// table it is a partition of) whose values the masked clone changes, whose
+// planner statistics the clone therefore gathers from the masked rows.
+func (p *Plan) ChangedColumns(table string) []string {
+	tm := p.Table(table)
+	if tm == nil {
+		return nil
+	}
+	return tm.Changed()
+}

@@ -389,6 +389,19 @@ func encodeCopy(dst, v []byte) []byte {
 	return append(dst, v[start:]...)
 }
 
+// Changed returns the columns whose values the masker changes (masked,
+// set to NULL or left to their default), in catalog order; generated
+// columns, which the target computes, are not among them.
+func (tm *TableMasker) Changed() []string {
+	var out []string
+	for _, c := range tm.order {
+		if cp := tm.cols[c]; !cp.generated && cp.action != Keep {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Columns returns the table's columns in catalog order, without generated
 // columns (COPY neither reads nor writes them): the column list for the
 // source's COPY … TO STDOUT.

@@ -108,6 +108,18 @@ tables:
 		t.Errorf("NULL e-mail should stay NULL: %q", f[2])
 	}
 
+	// The columns whose values change: masked, nulled, defaulted; the
+	// generated ones (computed by the target) not among them.
+	for _, tt := range []struct{ table, want string }{
+		{"users", "email,full_name,phone,nickname"},
+		{"orders", "notes"},
+		{"public.no_such_table", ""},
+	} {
+		if got := strings.Join(p.ChangedColumns(tt.table), ","); got != tt.want {
+			t.Errorf("ChangedColumns(%q) = %q, want %q", tt.table, got, tt.want)
+		}
+	}
+
 	// default columns are dropped from the output.
 	om := p.Table("orders")
 	if got := om.TargetColumns([]string{"id", "notes", "user_id"}); strings.Join(got, ",") != "id,user_id" {

@@ -406,6 +406,9 @@ func (p textPassthrough) MaskTable(table string, columns []string) (text, binary
 	}, nil, columns
 }
 
+// ChangedColumns implements clone.Masker: nothing is changed.
+func (p textPassthrough) ChangedColumns(string) []string { return nil }
+
 func phases(res *clone.Result) string {
 	var parts []string
 	for _, p := range res.Phases {
