@@ -362,33 +362,29 @@ func (c *cloner) fill(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Statistics before the source closes: its locks keep every column's
-	// type what the rows were copied as.
 	var stats *statsPlan
-	err = c.phase(ctx, PhaseStatistics, func(ctx context.Context) error {
-		var err error
-		stats, err = copyStats(ctx, c.src.conn, tconn, c.src.tables, c.o.Logger)
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			c.o.Logger.Warn("planner statistics not copied from the source: the clone runs ANALYZE instead", "err", err)
-			stats = nil
-		} else if stats != nil {
-			c.o.Logger.Debug("planner statistics copied from the source", "columns", stats.copied,
-				"relations", len(stats.done), "expression index columns", len(stats.indexRows))
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	// The source is no longer needed: end its transaction now rather than
-	// hold back its vacuum while indexes build on the target.
-	c.src.close(ctx)
-
 	err = c.phase(ctx, PhasePostData, func(ctx context.Context) error {
 		g := newGroup(ctx)
+		// Planner statistics are read while the source's snapshot
+		// transaction still holds its locks (they keep every column's type
+		// what the rows were copied as), then the source is closed, rather
+		// than hold back its vacuum while the indexes build.
+		g.Go(func(ctx context.Context) error {
+			defer c.src.close(ctx)
+			var err error
+			stats, err = copyStats(ctx, c.src.conn, tconn, c.src.tables, c.o.Logger)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return ctx.Err()
+			case err != nil:
+				c.o.Logger.Warn("planner statistics not copied from the source: the clone runs ANALYZE instead", "err", err)
+				stats = nil
+			case stats != nil:
+				c.o.Logger.Debug("planner statistics copied from the source", "columns", stats.copied,
+					"relations", len(stats.done), "expression index columns", len(stats.indexRows))
+			}
+			return nil
+		})
 		if len(c.src.matviews) > 0 {
 			// Materialized views refresh in a session of their own while
 			// pg_restore builds the indexes: a refresh only reads the

@@ -68,14 +68,13 @@ type TableResult struct {
 
 // Phase names used in PhaseStart, PhaseDone and Result.Phases.
 const (
-	PhaseSchema     = "schema"     // pg_dump --schema-only, then pg_restore --section=pre-data
-	PhaseData       = "data"       // parallel COPY of every table
-	PhaseSequences  = "sequences"  // setval for every sequence, then the contents of large objects
-	PhaseStatistics = "statistics" // planner statistics from the source's pg_stats into the clone's pg_statistic (a superuser target)
-	PhasePostData   = "post-data"  // pg_restore --section=post-data: indexes, constraints, triggers; alongside, REFRESH MATERIALIZED VIEW for those populated on the source
-	PhaseAnalyze    = "analyze"    // ANALYZE of the materialized views and of what the statistics phase did not copy (every table on a target where it cannot)
-	PhaseRestore    = "restore"    // Restore only: pg_restore or psql runs the dump
-	PhaseFinish     = "finish"     // the temporary database replaces the target
+	PhaseSchema    = "schema"    // pg_dump --schema-only, then pg_restore --section=pre-data
+	PhaseData      = "data"      // parallel COPY of every table
+	PhaseSequences = "sequences" // setval for every sequence, then the contents of large objects
+	PhasePostData  = "post-data" // pg_restore --section=post-data: indexes, constraints, triggers; alongside, REFRESH MATERIALIZED VIEW for those populated on the source and the source's planner statistics copied
+	PhaseAnalyze   = "analyze"   // ANALYZE of the materialized views and of what the statistics phase did not copy (every table on a target where it cannot)
+	PhaseRestore   = "restore"   // Restore only: pg_restore or psql runs the dump
+	PhaseFinish    = "finish"    // the temporary database replaces the target
 )
 
 // Phase is one step of a clone and how long it took.

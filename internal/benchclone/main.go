@@ -298,7 +298,7 @@ func check(w io.Writer, what string, v float64, target string, ok bool) {
 	if !ok {
 		verdict = "MISSES target"
 	}
-	fmt.Fprintf(w, "%-40s %8.2f   target %s: %s\n", what, v, target, verdict)
+	fmt.Fprintf(w, "%-40s %8.3f   target %s: %s\n", what, v, target, verdict)
 }
 
 // timed runs cmd and measures its wall time and peak RSS.
