@@ -31,6 +31,12 @@ to the target's name only when complete: a failure or Ctrl-C leaves the
 target as it was. A target that exists and is not empty is refused unless
 --replace.
 
+The clone's planner statistics are the source's: copied from its pg_stats
+where the target role is a superuser (as in every dbtwin sandbox), so the
+clone plans queries as production does; gathered by ANALYZE on the clone
+for masked columns, for what the source has no statistics for, and on any
+other target.
+
 With --mask RULES, sensitive columns are rewritten while the rows stream
 (raw values never reach the target), with the key in DBTWIN_MASK_KEY; then
 keys and foreign keys are validated over the masked rows and a leak audit
