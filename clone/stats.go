@@ -117,7 +117,8 @@ func copyStats(ctx context.Context, src, tgt *pgx.Conn, tables []*table, log *sl
 		return nil, fmt.Errorf("read target role: %w", err)
 	}
 	if !super || major < 14 {
-		log.Debug("statistics gathered by ANALYZE: the target role may not write pg_statistic", "superuser", super, "major", major)
+		log.Debug("statistics gathered by ANALYZE: the target role may not write pg_statistic, or the target is older than PostgreSQL 14",
+			"superuser", super, "major", major)
 		return nil, nil
 	}
 	rels, err := loadStatRels(ctx, tgt, tables)
@@ -137,26 +138,26 @@ func copyStats(ctx context.Context, src, tgt *pgx.Conn, tables []*table, log *sl
 SELECT s.schemaname::text, s.tablename::text, s.attname::text, s.inherited, s.null_frac, s.avg_width, s.n_distinct,
        s.most_common_vals::text, s.most_common_freqs, s.histogram_bounds::text, s.correlation,
        s.most_common_elems::text, s.most_common_elem_freqs, s.elem_count_histogram,
-       coalesce((SELECT t.relname::text
-                 FROM pg_catalog.pg_class i
-                 JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
-                 JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid
-                 JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
-                 WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i'), ''),
-       ARRAY(SELECT a.attname::text
-             FROM pg_catalog.pg_class i
-             JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
-             JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.oid
-                                        AND d.refclassid = 'pg_catalog.pg_class'::regclass
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-             WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i'),
-       EXISTS (SELECT FROM pg_catalog.pg_class i
-               JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
-               JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid
-               JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.oid
-                                          AND d.refobjid = x.indrelid AND d.refobjsubid = 0
-               WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i')
+       coalesce(ix.indexof, ''), coalesce(ix.refs, '{}'), coalesce(ix.whole, false)
 FROM pg_catalog.pg_stats s
+LEFT JOIN LATERAL (
+  -- For an index: its table, the table's columns it refers to, and
+  -- whether it refers to the whole row (or to no column at all).
+  SELECT t.relname::text AS indexof,
+         ARRAY(SELECT a.attname::text
+               FROM pg_catalog.pg_depend d
+               JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+               WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.oid
+                 AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = x.indrelid) AS refs,
+         EXISTS (SELECT FROM pg_catalog.pg_depend d
+                 WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = i.oid
+                   AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = x.indrelid
+                   AND d.refobjsubid = 0) AS whole
+  FROM pg_catalog.pg_class i
+  JOIN pg_catalog.pg_namespace n ON n.oid = i.relnamespace
+  JOIN pg_catalog.pg_index x ON x.indexrelid = i.oid
+  JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
+  WHERE n.nspname = s.schemaname AND i.relname = s.tablename AND i.relkind = 'i') ix ON true
 WHERE s.schemaname <> 'information_schema' AND s.schemaname !~ '^pg_'`)
 	if err != nil {
 		return nil, fmt.Errorf("read statistics of source: %w", err)
@@ -165,7 +166,7 @@ WHERE s.schemaname <> 'information_schema' AND s.schemaname !~ '^pg_'`)
 
 	plan := &statsPlan{done: map[uint32]bool{}, cols: map[uint32][]string{}, leaves: map[uint32]*table{}}
 	for _, t := range tables {
-		if r, ok := rels.byName[relKey{t.schema, t.name}]; ok {
+		if r, ok := rels[relKey{t.schema, t.name}]; ok {
 			plan.leaves[r.oid] = t
 		}
 	}
@@ -201,13 +202,13 @@ WHERE s.schemaname <> 'information_schema' AND s.schemaname !~ '^pg_'`)
 			// writeIndexStats.
 			// One over a changed column is left out: finishStats then has
 			// the whole table analyzed.
-			t, ok := rels.byName[relKey{r.schema, r.indexOf}]
+			t, ok := rels[relKey{r.schema, r.indexOf}]
 			if ok && !(t.changed != nil && (r.wholeRow || slices.ContainsFunc(r.indexRefs, t.fromMasked))) {
 				plan.indexRows = append(plan.indexRows, r)
 			}
 			continue
 		}
-		rel, ok := rels.byName[relKey{r.schema, r.rel}]
+		rel, ok := rels[relKey{r.schema, r.rel}]
 		if !ok {
 			continue // not in the clone (an extension's table…)
 		}
@@ -323,9 +324,6 @@ func statArgs(r statRow, col statCol, ops statOps) (args []any, ok bool) {
 	if r.dechist != nil && !add(kindDECHist, o.elemEq, r.dechist, nil, 0) {
 		return nil, false
 	}
-	if len(slots) > 5 {
-		return nil, false
-	}
 	slots = append(slots, make([]statSlot, 5-len(slots))...)
 	args = []any{r.nullFrac, r.width, r.distinct}
 	for _, s := range slots {
@@ -375,13 +373,13 @@ type statCol struct {
 	generated bool
 }
 
-type statRels struct {
-	byName map[relKey]*statRel
-}
+// statRels are the clone's tables by name.
+type statRels map[relKey]*statRel
 
+// typeOIDs lists the types of their columns.
 func (s statRels) typeOIDs() []uint32 {
 	var oids []uint32
-	for _, r := range s.byName {
+	for _, r := range s {
 		for _, c := range r.cols {
 			oids = append(oids, c.typ)
 		}
@@ -402,9 +400,9 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 WHERE c.relkind IN ('r', 'p') AND `+userRelation)
 	if err != nil {
-		return statRels{}, fmt.Errorf("read tables of the clone: %w", err)
+		return nil, fmt.Errorf("read tables of the clone: %w", err)
 	}
-	s := statRels{byName: map[relKey]*statRel{}}
+	s := statRels{}
 	byOID := map[uint32]*statRel{}
 	var k relKey
 	var oid uint32
@@ -412,20 +410,20 @@ WHERE c.relkind IN ('r', 'p') AND `+userRelation)
 	var kind, att string
 	var col statCol
 	_, err = pgx.ForEachRow(rows, []any{&k.schema, &k.name, &oid, &kind, &parents, &att, &col.attnum, &col.typ, &col.coll, &col.generated}, func() error {
-		r := s.byName[k]
+		r := s[k]
 		if r == nil {
 			r = &statRel{oid: oid, kind: kind[0], parents: parents, cols: map[string]statCol{}}
-			s.byName[k] = r
+			s[k] = r
 			byOID[oid] = r
 		}
 		r.cols[att] = col
 		return nil
 	})
 	if err != nil {
-		return statRels{}, fmt.Errorf("read tables of the clone: %w", err)
+		return nil, fmt.Errorf("read tables of the clone: %w", err)
 	}
 	for _, t := range tables {
-		r := s.byName[relKey{t.schema, t.name}]
+		r := s[relKey{t.schema, t.name}]
 		if len(t.changed) == 0 || r == nil {
 			continue
 		}
