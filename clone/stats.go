@@ -462,16 +462,6 @@ type statOp struct {
 
 type statOps map[uint32]statOp
 
-// statType is a pg_type row as lookupStatOps needs it.
-type statType struct {
-	typtype   byte
-	basetype  uint32
-	elem      uint32 // a true array's element type
-	analyze   string // "std", "array" or "other"
-	category  byte
-	preferred bool
-}
-
 // opclass is a default btree or hash operator class with its equality and
 // (btree) less-than operators for its input type.
 type opclass struct {
@@ -498,39 +488,6 @@ const (
 // class's =; array = and < only where the element type has them. Composite
 // types (record = needs every field's) are left to ANALYZE.
 func loadStatOps(ctx context.Context, tgt *pgx.Conn, oids []uint32) (statOps, error) {
-	types := map[uint32]statType{}
-	want := slices.Compact(slices.Sorted(slices.Values(oids)))
-	for len(want) > 0 {
-		rows, err := tgt.Query(ctx, `
-SELECT t.oid, t.typtype::text, t.typbasetype,
-       CASE WHEN t.typsubscript = 'pg_catalog.array_subscript_handler'::regproc THEN t.typelem ELSE 0 END,
-       CASE t.typanalyze WHEN 0 THEN 'std' WHEN 'pg_catalog.array_typanalyze'::regproc THEN 'array' ELSE 'other' END,
-       t.typcategory::text, t.typispreferred
-FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`, want)
-		if err != nil {
-			return nil, fmt.Errorf("read column types of the clone: %w", err)
-		}
-		var next []uint32
-		var oid uint32
-		var t statType
-		var typtype, category string
-		_, err = pgx.ForEachRow(rows, []any{&oid, &typtype, &t.basetype, &t.elem, &t.analyze, &category, &t.preferred}, func() error {
-			t.typtype, t.category = typtype[0], category[0]
-			types[oid] = t
-			next = append(next, t.basetype, t.elem)
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read column types of the clone: %w", err)
-		}
-		want = want[:0]
-		for _, o := range next {
-			if _, ok := types[o]; o != 0 && !ok && !slices.Contains(want, o) {
-				want = append(want, o)
-			}
-		}
-	}
-
 	rows, err := tgt.Query(ctx, `
 SELECT am.amname = 'btree', c.opcintype,
        coalesce((SELECT o.amopopr FROM pg_catalog.pg_amop o WHERE o.amopfamily = c.opcfamily
@@ -551,25 +508,16 @@ WHERE c.opcdefault AND am.amname IN ('btree', 'hash')`)
 	}); err != nil {
 		return nil, fmt.Errorf("read operator classes of the clone: %w", err)
 	}
-	// Their input types, for the preferred-type rule.
-	var intypes []uint32
+	// The columns' types (with the base types of domains and the
+	// element types of arrays), and the classes' input types for the
+	// preferred-type rule.
+	want := slices.Clone(oids)
 	for _, c := range classes {
-		if _, ok := types[c.intype]; !ok {
-			intypes = append(intypes, c.intype)
-		}
+		want = append(want, c.intype)
 	}
-	rows, err = tgt.Query(ctx, `SELECT t.oid, t.typcategory::text, t.typispreferred FROM pg_catalog.pg_type t WHERE t.oid = ANY($1::oid[])`, intypes)
+	types, err := loadTypes(ctx, tgt, want)
 	if err != nil {
-		return nil, fmt.Errorf("read operator classes of the clone: %w", err)
-	}
-	var oid uint32
-	var category string
-	var preferred bool
-	if _, err := pgx.ForEachRow(rows, []any{&oid, &category, &preferred}, func() error {
-		types[oid] = statType{category: category[0], preferred: preferred, analyze: "other"}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("read operator classes of the clone: %w", err)
+		return nil, err
 	}
 	rows, err = tgt.Query(ctx, `SELECT c.castsource, c.casttarget FROM pg_catalog.pg_cast c WHERE c.castmethod = 'b' AND c.castcontext = 'i'`)
 	if err != nil {
@@ -597,7 +545,7 @@ WHERE c.opcdefault AND am.amname IN ('btree', 'hash')`)
 // statResolver answers lookupStatOps's questions from the catalog rows it
 // read.
 type statResolver struct {
-	types   map[uint32]statType
+	types   typeMap
 	classes []opclass
 	binary  map[[2]uint32]bool // implicit binary-coercible casts
 }
@@ -693,7 +641,7 @@ func (r statResolver) defaultClass(b uint32, btree bool) (opclass, bool) {
 }
 
 // coercible is parse_coerce.c's IsBinaryCoercible for base type b.
-func (r statResolver) coercible(b uint32, bt statType, target uint32) bool {
+func (r statResolver) coercible(b uint32, bt typeInfo, target uint32) bool {
 	switch target {
 	case anyOID, anyelementOID:
 		return true

@@ -202,6 +202,13 @@ type typeInfo struct {
 	basetype uint32 // for a domain
 	elem     uint32 // for an array (typlen = -1 and typelem <> 0)
 	binaryIO bool   // has typsend and typreceive
+	// For the statistics copier (lookupStatOps): ANALYZE's code for the
+	// type ("std", "array" or "other": a typanalyze function of its own),
+	// and the type's category and whether it is the category's preferred
+	// type.
+	analyze   string
+	category  byte
+	preferred bool
 }
 
 type typeMap map[uint32]typeInfo
@@ -302,7 +309,9 @@ func loadTypes(ctx context.Context, q querier, oids []uint32) (typeMap, error) {
 		rows, err := q.Query(ctx, `
 SELECT t.oid, pg_catalog.format_type(t.oid, NULL), n.nspname, t.typname, t.typtype::text, t.typbasetype,
        CASE WHEN t.typlen = -1 THEN t.typelem ELSE 0 END,
-       t.typsend::oid <> 0 AND t.typreceive::oid <> 0
+       t.typsend::oid <> 0 AND t.typreceive::oid <> 0,
+       CASE t.typanalyze WHEN 0 THEN 'std' WHEN 'pg_catalog.array_typanalyze'::regproc THEN 'array' ELSE 'other' END,
+       t.typcategory::text, t.typispreferred
 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 WHERE t.oid = ANY($1::oid[])`, want)
 		if err != nil {
@@ -312,12 +321,16 @@ WHERE t.oid = ANY($1::oid[])`, want)
 		for rows.Next() {
 			var oid uint32
 			var ti typeInfo
-			var typtype string
-			if err := rows.Scan(&oid, &ti.name, &ti.schema, &ti.typname, &typtype, &ti.basetype, &ti.elem, &ti.binaryIO); err != nil {
+			var typtype, category string
+			if err := rows.Scan(&oid, &ti.name, &ti.schema, &ti.typname, &typtype, &ti.basetype, &ti.elem, &ti.binaryIO,
+				&ti.analyze, &category, &ti.preferred); err != nil {
 				return nil, fmt.Errorf("read column types: %w", err)
 			}
 			if typtype != "" {
 				ti.typtype = typtype[0]
+			}
+			if category != "" {
+				ti.category = category[0]
 			}
 			m[oid] = ti
 			for _, ref := range []uint32{ti.basetype, ti.elem} {
