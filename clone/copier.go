@@ -372,7 +372,7 @@ func (c *cloner) fill(ctx context.Context) error {
 		g.Go(func(ctx context.Context) error {
 			defer c.src.close(ctx)
 			var err error
-			stats, err = copyStats(ctx, c.src.conn, tconn, c.src.tables, c.o.Logger)
+			stats, err = copyStats(ctx, c.src.conn, tconn, c.src.tables, c.res.Tables, c.o.Logger)
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return ctx.Err()
@@ -858,9 +858,6 @@ func (c *cloner) copyJob(ctx context.Context, w *worker, j job) error {
 	done := j.ts.remaining == 0
 	r := TableResult{Name: name, Rows: j.ts.rows, Bytes: j.ts.bytes, Chunks: j.ts.chunks,
 		Format: format, Masked: t.masked, Duration: c.o.Now().Sub(j.ts.start)}
-	if done {
-		t.copied, t.frozen = r.Rows, r.Chunks == 1
-	}
 	j.ts.mu.Unlock()
 	if done {
 		c.mu.Lock()

@@ -60,8 +60,9 @@ type statsPlan struct {
 	indexRows []statRow
 	// copied counts the pg_statistic rows written, for the log.
 	copied int
-	// leaves are the copied tables by their OID on the clone.
-	leaves map[uint32]*table
+	// leaves are the copied tables by their OID on the clone, with what
+	// the copy did.
+	leaves map[uint32]TableResult
 }
 
 // statRow is one row of the source's pg_stats.
@@ -109,7 +110,7 @@ const (
 //
 // The columns the masker changes in a table, and in the tables it inherits
 // from, are left to ANALYZE (statsPlan.cols).
-func copyStats(ctx context.Context, src, tgt *pgx.Conn, tables []*table, log *slog.Logger) (*statsPlan, error) {
+func copyStats(ctx context.Context, src, tgt *pgx.Conn, tables []*table, results []TableResult, log *slog.Logger) (*statsPlan, error) {
 	var super bool
 	var major int
 	if err := tgt.QueryRow(ctx, `SELECT r.rolsuper, pg_catalog.current_setting('server_version_num')::int / 10000
@@ -164,10 +165,14 @@ WHERE s.schemaname <> 'information_schema' AND s.schemaname !~ '^pg_'`)
 	}
 	defer rows.Close()
 
-	plan := &statsPlan{done: map[uint32]bool{}, cols: map[uint32][]string{}, leaves: map[uint32]*table{}}
+	plan := &statsPlan{done: map[uint32]bool{}, cols: map[uint32][]string{}, leaves: map[uint32]TableResult{}}
+	byName := make(map[string]TableResult, len(results))
+	for _, r := range results {
+		byName[r.Name] = r
+	}
 	for _, t := range tables {
 		if r, ok := rels[relKey{t.schema, t.name}]; ok {
-			plan.leaves[r.oid] = t
+			plan.leaves[r.oid] = byName[t.String()]
 		}
 	}
 	if err := execSimple(ctx, tgt.PgConn(), "BEGIN"); err != nil {
@@ -748,15 +753,15 @@ FROM pg_catalog.pg_statistic_ext s WHERE s.stxrelid = ANY($1::oid[])`, oids)
 	var frozen []bool
 	for oid, t := range plan.leaves {
 		leaves = append(leaves, oid)
-		rowCounts = append(rowCounts, float64(t.copied))
-		frozen = append(frozen, t.frozen)
+		rowCounts = append(rowCounts, float64(t.Rows))
+		frozen = append(frozen, t.Chunks == 1) // copyJob: a whole table loads with COPY FREEZE
 		if plan.done[oid] {
 			done = append(done, oid)
 		}
 	}
 	var parents []uint32
 	for _, oid := range oids {
-		if plan.done[oid] && plan.leaves[oid] == nil {
+		if _, leaf := plan.leaves[oid]; plan.done[oid] && !leaf {
 			parents = append(parents, oid)
 		}
 	}

@@ -48,11 +48,6 @@ type table struct {
 	// whose values it changes (Masker.ChangedColumns).
 	masked  bool
 	changed []string
-	// copied is the number of rows copied, and frozen is set when they
-	// were loaded in one COPY FREEZE (every page all-visible); both set
-	// once the table is done.
-	copied int64
-	frozen bool
 }
 
 // String is the unquoted qualified name used in messages and progress.
