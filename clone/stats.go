@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 
@@ -29,7 +30,7 @@ import (
 // parsed by the target's own input function for the column's type
 // (array_in, as PostgreSQL 18's pg_restore_attribute_stats does), and the
 // operator and collation of each slot are the ones ANALYZE on the target
-// would record (lookupStatOps).
+// would record (statResolver.lookup).
 //
 // What is not copied is gathered by ANALYZE on the clone, as before:
 //   - the columns the masker changes (Masker.ChangedColumns), and the
@@ -60,6 +61,9 @@ type statsPlan struct {
 	indexRows []statRow
 	// copied counts the pg_statistic rows written, for the log.
 	copied int
+	// resolver resolves the operators of the columns' types, for
+	// finishStats too.
+	resolver *statResolver
 	// leaves are the copied tables by their OID on the clone, with what
 	// the copy did.
 	leaves map[uint32]TableResult
@@ -126,7 +130,7 @@ func copyStats(ctx context.Context, src, tgt *pgx.Conn, tables []*table, results
 	if err != nil {
 		return nil, err
 	}
-	ops, err := loadStatOps(ctx, tgt, rels.typeOIDs())
+	ops, err := loadStatResolver(ctx, tgt, rels.typeOIDs())
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +169,7 @@ WHERE s.schemaname <> 'information_schema' AND s.schemaname !~ '^pg_'`)
 	}
 	defer rows.Close()
 
-	plan := &statsPlan{done: map[uint32]bool{}, cols: map[uint32][]string{}, leaves: map[uint32]TableResult{}}
+	plan := &statsPlan{done: map[uint32]bool{}, cols: map[uint32][]string{}, leaves: map[uint32]TableResult{}, resolver: ops}
 	byName := make(map[string]TableResult, len(results))
 	for _, r := range results {
 		byName[r.Name] = r
@@ -301,9 +305,9 @@ type statSlot struct {
 // them. ok is false when the column must be analyzed on the clone: its
 // type has a typanalyze function of its own, or a kind the source has
 // needs an operator the target's type lacks.
-func statArgs(r statRow, col statCol, ops statOps) (args []any, ok bool) {
-	o, ok := ops[col.typ]
-	if !ok || !o.standard {
+func statArgs(r statRow, col statCol, ops *statResolver) (args []any, ok bool) {
+	o := ops.lookup(col.typ)
+	if !o.standard {
 		return nil, false
 	}
 	var slots []statSlot
@@ -465,8 +469,6 @@ type statOp struct {
 	elemEq   uint32 // arrays: the element type's equality operator
 }
 
-type statOps map[uint32]statOp
-
 // opclass is a default btree or hash operator class with its equality and
 // (btree) less-than operators for its input type.
 type opclass struct {
@@ -485,14 +487,15 @@ const (
 	recordOID     = 2249
 )
 
-// loadStatOps resolves, for every type in oids, the operators ANALYZE on
-// the target records, as typcache.c's lookup_type_cache does: the default
-// btree operator class of the type (looking through domains; an exact
-// match first, then one the type is binary-coercible to, preferring the
-// category's preferred type), its = and <, or else the default hash
-// class's =; array = and < only where the element type has them. Composite
-// types (record = needs every field's) are left to ANALYZE.
-func loadStatOps(ctx context.Context, tgt *pgx.Conn, oids []uint32) (statOps, error) {
+// loadStatResolver reads what statResolver.lookup needs to resolve the
+// operators ANALYZE on the target records for the types in oids, as
+// typcache.c's lookup_type_cache does: the default btree operator class of
+// the type (looking through domains; an exact match first, then one the
+// type is binary-coercible to, preferring the category's preferred type),
+// its = and <, or else the default hash class's =; array = and < only
+// where the element type has them. Composite types (record = needs every
+// field's) are left to ANALYZE.
+func loadStatResolver(ctx context.Context, tgt *pgx.Conn, oids []uint32) (*statResolver, error) {
 	rows, err := tgt.Query(ctx, `
 SELECT am.amname = 'btree', c.opcintype,
        coalesce((SELECT o.amopopr FROM pg_catalog.pg_amop o WHERE o.amopfamily = c.opcfamily
@@ -537,18 +540,27 @@ WHERE c.opcdefault AND am.amname IN ('btree', 'hash')`)
 		return nil, fmt.Errorf("read casts of the clone: %w", err)
 	}
 
-	r := statResolver{types: types, classes: classes, binary: binary}
-	ops := statOps{}
-	for _, oid := range oids {
-		if _, ok := ops[oid]; !ok {
-			ops[oid] = r.lookup(oid)
-		}
-	}
-	return ops, nil
+	return &statResolver{types: types, classes: classes, binary: binary}, nil
 }
 
-// statResolver answers lookupStatOps's questions from the catalog rows it
-// read.
+// addTypes reads the types in oids that r does not know yet.
+func (r *statResolver) addTypes(ctx context.Context, conn *pgx.Conn, oids []uint32) error {
+	var missing []uint32
+	for _, o := range oids {
+		if _, ok := r.types[o]; !ok {
+			missing = append(missing, o)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	types, err := loadTypes(ctx, conn, missing)
+	maps.Copy(r.types, types)
+	return err
+}
+
+// statResolver answers lookup's questions from the catalog rows
+// loadStatResolver read.
 type statResolver struct {
 	types   typeMap
 	classes []opclass
@@ -567,7 +579,8 @@ func (r statResolver) base(oid uint32) uint32 {
 	return 0
 }
 
-// lookup is lookupStatOps for one column type.
+// lookup returns what ANALYZE on the target records for a column of type
+// oid (see loadStatResolver).
 func (r statResolver) lookup(oid uint32) statOp {
 	t, ok := r.types[oid]
 	if !ok || t.analyze == "other" {
@@ -718,8 +731,8 @@ FROM pg_catalog.pg_statistic_ext s WHERE s.stxrelid = ANY($1::oid[])`, oids)
 		for _, c := range cols {
 			typs = append(typs, c.col.typ)
 		}
-		ops, err := loadStatOps(ctx, conn, typs)
-		if err != nil {
+		ops := plan.resolver
+		if err := ops.addTypes(ctx, conn, typs); err != nil {
 			return err
 		}
 		var batch pgx.Batch
