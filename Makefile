@@ -43,6 +43,16 @@ bench-replay:
 	@command -v pgreplay >/dev/null || { echo "bench-replay needs pgreplay: apt-get install pgreplay"; exit 2; }
 	$(GO) run ./internal/benchreplay
 
+## fuzz: every fuzz test in turn, FUZZTIME each (go test -fuzz takes one target at a time)
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  for n in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$(dirname $$f) $$n"; \
+	    $(GO) test -run '^$$' -fuzz "^$$n\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+	  done; \
+	done
+
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: run make fmt'; exit 1; }
 	$(GO) vet $(PKGS)

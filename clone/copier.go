@@ -179,8 +179,10 @@ func (e *VersionError) Unwrap() error { return e.Err }
 //     database "<target>__dbtwin_tmp_<random>" on the target server.
 //  3. Workers (Options.Jobs) stream each table with COPY TO on the source
 //     into COPY FROM on the target, largest tables first, through an
-//     in-memory pipe. A table that would keep one worker busy long after
-//     the others is split into ctid block ranges (Options.SplitThreshold).
+//     in-memory pipe (or, unmasked, a relay that hands the source's
+//     CopyData messages to the target as they come off the socket). A
+//     table that would keep one worker busy long after the others is
+//     split into ctid block ranges (Options.SplitThreshold).
 //     The stream is binary COPY; an array of a user-defined type (enum,
 //     domain, extension type) has its element type OID rewritten to the
 //     target's on the way; tables with a column whose binary form embeds
@@ -839,9 +841,18 @@ func (c *cloner) copyJob(ctx context.Context, w *worker, j job) error {
 		}
 	}
 	name := t.String()
-	rows, n, err := stream(ctx, w.src.PgConn(), w.dst.PgConn(), srcSQL, dstSQL, t.filter, func(n int64) {
-		c.o.Progress.Advance(name, n)
-	})
+	advance := func(n int64) { c.o.Progress.Advance(name, n) }
+	var rows, n int64
+	var err error
+	if t.filter == nil {
+		var rel *arrayRelabeler
+		if t.relabelOIDs != nil {
+			rel = newArrayRelabeler(len(t.cols), t.relabelOIDs)
+		}
+		rows, n, err = relay(ctx, w.src.PgConn(), w.dst.PgConn(), srcSQL, dstSQL, rel, advance)
+	} else {
+		rows, n, err = stream(ctx, w.src.PgConn(), w.dst.PgConn(), srcSQL, dstSQL, t.filter, advance)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -887,9 +898,9 @@ var errTargetStopped = errors.New("target stopped reading")
 const progressEvery = 1 << 20
 
 // stream runs srcSQL (COPY ... TO STDOUT) on src and dstSQL (COPY ... FROM
-// STDIN) on dst at the same time, joined by an in-memory pipe: memory use
-// is a few buffers, whatever the table's size. With a filter (masking), a
-// second pipe puts it between the two. It returns the rows loaded (the COPY
+// STDIN) on dst at the same time, with filter (a masker's) between them,
+// joined by in-memory pipes: memory use is a few buffers, whatever the
+// table's size. A table without a filter goes through relay instead. It returns the rows loaded (the COPY
 // FROM command tag) and the bytes that came out of the source.
 func stream(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string,
 	filter func(context.Context, io.Writer, io.Reader) (int64, error), advance func(int64)) (rows, bytes int64, err error) {

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -119,4 +121,88 @@ func TestChainFilters(t *testing.T) {
 	if _, err := chainFilters(pass, relabelArrays(3, nil))(context.Background(), io.Discard, bytes.NewReader(in)); err == nil || !strings.Contains(err.Error(), "2 fields, want 3") {
 		t.Errorf("failing second filter: error %v", err)
 	}
+}
+
+// relabelSample is a stream with every kind of field the relabeler meets,
+// and what it must become.
+func relabelSample() (in, want []byte) {
+	id := func(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
+	in = copyStream(
+		[][]byte{id(1), enumArray(16400, "ok", "sad"), id(16400)},
+		[][]byte{id(2), nil, nil},
+		[][]byte{id(3), emptyArray(16400), []byte{}},
+		[][]byte{id(4), enumArray(16400, strings.Repeat("long", 5000)), id(7)},
+	)
+	want = copyStream(
+		[][]byte{id(1), enumArray(70001, "ok", "sad"), id(16400)},
+		[][]byte{id(2), nil, nil},
+		[][]byte{id(3), emptyArray(70001), []byte{}},
+		[][]byte{id(4), enumArray(70001, strings.Repeat("long", 5000)), id(7)},
+	)
+	return in, want
+}
+
+// TestArrayRelabelerPieces feeds the relabeler the stream cut into pieces
+// of every small size, as the relay does with whatever a socket read
+// returns: an OID or a length cut between two pieces is still rewritten.
+func TestArrayRelabelerPieces(t *testing.T) {
+	in, want := relabelSample()
+	for _, size := range []int{1, 2, 3, 4, 5, 7, 11, 13, 19, 20, 21, 64, 4096, len(in)} {
+		got := slices.Clone(in)
+		e := newArrayRelabeler(3, map[int][2]uint32{1: {16400, 70001}})
+		for p := got; len(p) > 0; {
+			k := min(size, len(p))
+			if err := e.edit(p[:k]); err != nil {
+				t.Fatalf("pieces of %d: %v", size, err)
+			}
+			p = p[k:]
+		}
+		if err := e.end(); err != nil || e.rows != 4 {
+			t.Errorf("pieces of %d: end %v, %d rows", size, err, e.rows)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("pieces of %d: output differs from the expected stream", size)
+		}
+	}
+}
+
+// FuzzArrayRelabeler: whatever the stream and wherever it is cut, the
+// relabeler does to the pieces what it does to the whole, error included,
+// and never panics.
+func FuzzArrayRelabeler(f *testing.F) {
+	in, _ := relabelSample()
+	f.Add(in, []byte{3, 1, 4, 1, 5, 9, 2, 6})
+	f.Add(in[:50], []byte{0})
+	f.Add(copyStream([][]byte{{1}, emptyArray(16400)}), []byte{7})
+	f.Fuzz(func(t *testing.T, in, cuts []byte) {
+		relabel := map[int][2]uint32{1: {16400, 70001}}
+		run := func(b []byte, size func() int) error {
+			e := newArrayRelabeler(3, relabel)
+			for len(b) > 0 {
+				k := min(size(), len(b))
+				if err := e.edit(b[:k]); err != nil {
+					return err
+				}
+				b = b[k:]
+			}
+			return e.end()
+		}
+		whole := slices.Clone(in)
+		wholeErr := run(whole, func() int { return len(whole) })
+		pieces := slices.Clone(in)
+		i := 0
+		piecesErr := run(pieces, func() int {
+			if len(cuts) == 0 {
+				return 1
+			}
+			i++
+			return int(cuts[i%len(cuts)])%32 + 1
+		})
+		if fmt.Sprint(wholeErr) != fmt.Sprint(piecesErr) {
+			t.Fatalf("whole: %v; in pieces: %v", wholeErr, piecesErr)
+		}
+		if wholeErr == nil && !bytes.Equal(whole, pieces) {
+			t.Fatal("the pieces came out other than the whole")
+		}
+	})
 }

@@ -40,6 +40,10 @@ type table struct {
 	// rewrites it to the target's OID (relabelArrays) or, for a masked
 	// table, copies in text.
 	relabel []relabelCol
+	// relabelOIDs maps the positions of those columns in the stream to
+	// their element type's source and target OIDs, for a table without a
+	// filter (resolveRelabels).
+	relabelOIDs map[int][2]uint32
 	// filter rewrites the rows on their way (Options.Masker); nil: none.
 	// targetCols are the columns it writes (nil: cols).
 	filter     func(context.Context, io.Writer, io.Reader) (int64, error)
