@@ -400,6 +400,11 @@ func (c *cloner) fill(ctx context.Context) error {
 					return err
 				}
 				defer conn.Close(context.WithoutCancel(ctx))
+				// Alongside pg_restore's sessions, as they run.
+				w := parallelWorkers(runtime.NumCPU(), c.o.Jobs+1)
+				if err := execSimple(ctx, conn.PgConn(), fmt.Sprintf("SET max_parallel_workers_per_gather = %d", w)); err != nil {
+					return fmt.Errorf("set up session on %s: %w", tmpDesc, err)
+				}
 				return refreshMatviews(ctx, conn, c.src.matviews, c.o.Logger)
 			})
 		}

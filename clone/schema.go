@@ -44,14 +44,18 @@ var restoreFlags = []string{
 // the sandbox does not need its commits flushed one by one.
 const toolPGOptions = "-c maintenance_work_mem=256MB -c synchronous_commit=off"
 
-// maintenanceWorkers is the max_parallel_maintenance_workers setting for a
-// post-data restore that runs jobs sessions on a machine with cpus cores.
-// pg_restore --jobs already keeps one index build per session running; the
-// server's default of two extra sort workers per build then only competes
-// with the other sessions for the same cores and adds a merge at the end
-// (measured on a 2-core machine with --jobs 2: post-data 2.8 s with
-// workers, 2.2 s without). Workers help only with cores to spare.
-func maintenanceWorkers(cpus, jobs int) int {
+// parallelWorkers is the max_parallel_maintenance_workers and
+// max_parallel_workers_per_gather setting for post-data work that runs
+// jobs sessions on a machine with cpus cores. pg_restore --jobs already
+// keeps one index build or foreign key check per session running; the
+// server's default of two extra workers for each (sort workers for an index
+// build, a parallel hash join for the query that checks a foreign key)
+// then only competes with the other sessions for the same cores, and costs
+// more CPU than it saves. Measured on a 2-core machine with --jobs 2:
+// post-data 2.8 s with sort workers, 2.2 s without; the three largest
+// foreign key checks of the 856 MB fixture take 1.6-1.8 CPU s with their
+// workers and 0.77 CPU s without. Workers help only with cores to spare.
+func parallelWorkers(cpus, jobs int) int {
 	return max(0, cpus/max(1, jobs)-1)
 }
 
@@ -288,7 +292,8 @@ func (t tools) restoreSection(ctx context.Context, target conninfo, path, sectio
 	args = append(args, "--dbname="+target.arg, path)
 	opts := toolPGOptions
 	if section == "post-data" {
-		opts += fmt.Sprintf(" -c max_parallel_maintenance_workers=%d", maintenanceWorkers(runtime.NumCPU(), jobs))
+		w := parallelWorkers(runtime.NumCPU(), jobs)
+		opts += fmt.Sprintf(" -c max_parallel_maintenance_workers=%d -c max_parallel_workers_per_gather=%d", w, w)
 	}
 	return t.runWithOptions(ctx, "pg_restore", args, target, nil, opts)
 }

@@ -99,7 +99,7 @@ func TestTypeMapNeedsText(t *testing.T) {
 	}
 }
 
-func TestMaintenanceWorkers(t *testing.T) {
+func TestParallelWorkers(t *testing.T) {
 	tests := []struct {
 		cpus, jobs, want int
 	}{
@@ -111,8 +111,8 @@ func TestMaintenanceWorkers(t *testing.T) {
 		{cpus: 16, jobs: 16, want: 0},
 	}
 	for _, tt := range tests {
-		if got := maintenanceWorkers(tt.cpus, tt.jobs); got != tt.want {
-			t.Errorf("maintenanceWorkers(%d, %d) = %d, want %d", tt.cpus, tt.jobs, got, tt.want)
+		if got := parallelWorkers(tt.cpus, tt.jobs); got != tt.want {
+			t.Errorf("parallelWorkers(%d, %d) = %d, want %d", tt.cpus, tt.jobs, got, tt.want)
 		}
 	}
 }
