@@ -1,14 +1,12 @@
 package clone
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -27,8 +25,9 @@ const (
 	wireMinRead = 64 << 10
 )
 
-// maxWireMessage bounds a message other than CopyData that the relay holds
-// whole (an ErrorResponse, a NoticeResponse); PostgreSQL's are a few KiB.
+// maxWireMessage bounds a message from the source other than CopyData, which
+// the relay holds whole (an ErrorResponse, a NoticeResponse); PostgreSQL's
+// are a few KiB.
 const maxWireMessage = 16 << 20
 
 // relay copies a table that passes through untouched: it runs srcSQL (COPY
@@ -80,10 +79,12 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 
 	// The target first: if it refuses the COPY (a column the source has
 	// and the clone lacks), the source has not started sending.
-	if _, err := dc.Write(queryMessage(dstSQL)); err != nil {
+	if err := send(dc, &pgproto3.Query{String: dstSQL}); err != nil {
 		return 0, 0, fmt.Errorf("copy into target: send COPY: %w", err)
 	}
-	tr := bufio.NewReaderSize(dc, 8<<10)
+	// The target's answers are read by pgx's decoder (the relay itself
+	// reads only the source's stream).
+	tr := pgproto3.NewFrontend(dc, nil)
 	if err := awaitCopyIn(tr); err != nil {
 		return 0, 0, fmt.Errorf("copy into target: %w", err)
 	}
@@ -105,7 +106,7 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 		}
 		return o.tag, nil
 	}
-	if _, err := sc.Write(queryMessage(srcSQL)); err != nil {
+	if err := send(sc, &pgproto3.Query{String: srcSQL}); err != nil {
 		return 0, 0, fmt.Errorf("copy out of source: send COPY: %w", err)
 	}
 
@@ -181,7 +182,7 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 						return 0, bytes, fmt.Errorf("copy out of source: %w", err)
 					}
 				}
-				if _, err := dc.Write(copyDoneMessage); err != nil {
+				if err := send(dc, &pgproto3.CopyDone{}); err != nil {
 					return 0, bytes, targetWriteError(err, tgtDone)
 				}
 				copyEnded = true
@@ -189,7 +190,7 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 				srcErr = errorResponse(body)
 				if copyOut && !copyEnded {
 					// The target rolls back what it loaded.
-					if _, err := dc.Write(copyFailMessage("the source failed")); err != nil {
+					if err := send(dc, &pgproto3.CopyFail{Message: "the source failed"}); err != nil {
 						return 0, bytes, targetWriteError(err, tgtDone)
 					}
 					copyEnded = true
@@ -245,7 +246,7 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 	if !copyEnded {
 		// The source refused the COPY before starting it.
 		srcErr = cmp.Or(srcErr, errors.New("the server ended the query without a COPY"))
-		if _, err := dc.Write(copyFailMessage("the source failed")); err != nil {
+		if err := send(dc, &pgproto3.CopyFail{Message: "the source failed"}); err != nil {
 			return 0, bytes, targetWriteError(err, tgtDone)
 		}
 	}
@@ -281,22 +282,22 @@ func targetWriteError(werr error, tgtDone <-chan copyOutcome) error {
 
 // awaitCopyIn reads the target's answer to COPY ... FROM STDIN up to its
 // CopyInResponse, or to ReadyForQuery after an error.
-func awaitCopyIn(r *bufio.Reader) error {
+func awaitCopyIn(fe *pgproto3.Frontend) error {
 	for {
-		typ, body, err := readMessage(r)
+		msg, err := fe.Receive()
 		if err != nil {
 			return err
 		}
-		switch typ {
-		case 'G':
+		switch msg := msg.(type) {
+		case *pgproto3.CopyInResponse:
 			return nil
-		case 'E':
-			pgErr := errorResponse(body)
-			if _, err := readToReady(r); err != nil && !isPgError(err) {
+		case *pgproto3.ErrorResponse:
+			pgErr := pgconn.ErrorResponseToPgError(msg)
+			if _, err := readToReady(fe); err != nil && !isPgError(err) {
 				return err
 			}
 			return pgErr
-		case 'Z':
+		case *pgproto3.ReadyForQuery:
 			return errors.New("the server did not start the COPY")
 		}
 	}
@@ -304,42 +305,25 @@ func awaitCopyIn(r *bufio.Reader) error {
 
 // readToReady reads messages up to ReadyForQuery and returns the command
 // tag and the first ErrorResponse among them.
-func readToReady(r *bufio.Reader) (pgconn.CommandTag, error) {
+func readToReady(fe *pgproto3.Frontend) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
 	var pgErr error
 	for {
-		typ, body, err := readMessage(r)
+		msg, err := fe.Receive()
 		if err != nil {
 			return tag, err
 		}
-		switch typ {
-		case 'C':
-			tag = pgconn.NewCommandTag(strings.TrimSuffix(string(body), "\x00"))
-		case 'E':
+		switch msg := msg.(type) {
+		case *pgproto3.CommandComplete:
+			tag = pgconn.NewCommandTag(string(msg.CommandTag))
+		case *pgproto3.ErrorResponse:
 			if pgErr == nil {
-				pgErr = errorResponse(body)
+				pgErr = pgconn.ErrorResponseToPgError(msg)
 			}
-		case 'Z':
+		case *pgproto3.ReadyForQuery:
 			return tag, pgErr
 		}
 	}
-}
-
-// readMessage reads one backend message: its type and its body.
-func readMessage(r *bufio.Reader) (byte, []byte, error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
-	}
-	n := int(binary.BigEndian.Uint32(hdr[1:]))
-	if n < 4 || n > maxWireMessage {
-		return 0, nil, fmt.Errorf("message %q of %d bytes: the server's stream is not the PostgreSQL protocol", hdr[0], n)
-	}
-	body := make([]byte, n-4)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return 0, nil, err
-	}
-	return hdr[0], body, nil
 }
 
 // errorResponse turns an ErrorResponse body into the *pgconn.PgError pgx
@@ -352,25 +336,13 @@ func errorResponse(body []byte) error {
 	return pgconn.ErrorResponseToPgError(&msg)
 }
 
-// queryMessage is a simple-protocol Query message.
-func queryMessage(sql string) []byte {
-	b := make([]byte, 0, 6+len(sql))
-	b = append(b, 'Q', 0, 0, 0, 0)
-	b = append(b, sql...)
-	b = append(b, 0)
-	binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1))
-	return b
-}
-
-var copyDoneMessage = []byte{'c', 0, 0, 0, 4}
-
-// copyFailMessage is a CopyFail message: the target aborts the COPY with
-// reason as its error.
-func copyFailMessage(reason string) []byte {
-	b := make([]byte, 0, 6+len(reason))
-	b = append(b, 'f', 0, 0, 0, 0)
-	b = append(b, reason...)
-	b = append(b, 0)
-	binary.BigEndian.PutUint32(b[1:], uint32(len(b)-1))
-	return b
+// send writes msg, one of pgproto3's (Query, CopyDone, CopyFail), to a
+// connection used directly.
+func send(w io.Writer, msg pgproto3.FrontendMessage) error {
+	b, err := msg.Encode(nil)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
 }
