@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -116,9 +117,10 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 		payload   int   // bytes of the current CopyData message not parsed yet
 		reported  int64 // bytes already reported to advance
 		srcErr    error // the source's ErrorResponse
-		copyOut   bool  // the source answered CopyOutResponse
-		copyEnded bool  // CopyDone or CopyFail went to the target
-		ready     bool  // the source sent ReadyForQuery
+		srcTag    pgconn.CommandTag
+		copyOut   bool // the source answered CopyOutResponse
+		copyEnded bool // CopyDone or CopyFail went to the target
+		ready     bool // the source sent ReadyForQuery
 	)
 	flush := func() error {
 		if p > out {
@@ -195,11 +197,13 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 					}
 					copyEnded = true
 				}
+			case 'C': // CommandComplete: "COPY n"
+				srcTag = pgconn.NewCommandTag(strings.TrimSuffix(string(body), "\x00"))
 			case 'Z': // ReadyForQuery
 				ready = true
 			}
-			// CommandComplete, NoticeResponse, ParameterStatus and
-			// NotificationResponse need nothing from the relay.
+			// NoticeResponse, ParameterStatus and NotificationResponse
+			// need nothing from the relay.
 		}
 		// The target gets large writes: each one wakes its backend.
 		if p-out >= wireFlushAt {
@@ -256,6 +260,11 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 		return 0, bytes, fmt.Errorf("copy out of source: %w", srcErr)
 	case tgtErr != nil:
 		return 0, bytes, tgtErr
+	}
+	// The rows the source sent are the rows the target loaded: the
+	// relay's own end-to-end check.
+	if tag.RowsAffected() != srcTag.RowsAffected() {
+		return 0, bytes, fmt.Errorf("the source sent %d rows and the target loaded %d", srcTag.RowsAffected(), tag.RowsAffected())
 	}
 	return tag.RowsAffected(), bytes, nil
 }
