@@ -905,8 +905,9 @@ const progressEvery = 1 << 20
 // stream runs srcSQL (COPY ... TO STDOUT) on src and dstSQL (COPY ... FROM
 // STDIN) on dst at the same time, with filter (a masker's) between them,
 // joined by in-memory pipes: memory use is a few buffers, whatever the
-// table's size. A table without a filter goes through relay instead. It returns the rows loaded (the COPY
-// FROM command tag) and the bytes that came out of the source.
+// table's size. A table without a filter goes through relay instead. It
+// returns the rows loaded (the COPY FROM command tag) and the bytes that
+// came out of the source.
 func stream(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string,
 	filter func(context.Context, io.Writer, io.Reader) (int64, error), advance func(int64)) (rows, bytes int64, err error) {
 	pr, pw := io.Pipe()

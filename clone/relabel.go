@@ -1,7 +1,6 @@
 package clone
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -292,29 +291,4 @@ func (e *arrayRelabeler) end() error {
 		return e.fail("not a binary COPY stream")
 	}
 	return e.fail("row %d: %w", e.rows+1, io.ErrUnexpectedEOF)
-}
-
-// copyN moves n bytes from r to w through r's buffer.
-func copyN(w *bufio.Writer, r *bufio.Reader, n int) error {
-	for n > 0 {
-		b, err := r.Peek(min(n, r.Size()))
-		if len(b) == 0 {
-			return unexpected(err)
-		}
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-		r.Discard(len(b))
-		n -= len(b)
-	}
-	return nil
-}
-
-// unexpected turns the end of the stream in the middle of a row into
-// io.ErrUnexpectedEOF.
-func unexpected(err error) error {
-	if err == nil || errors.Is(err, io.EOF) {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }

@@ -100,13 +100,6 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 		tag, err := readToReady(tr)
 		tgtDone <- copyOutcome{tag, err}
 	}()
-	target := func() (pgconn.CommandTag, error) {
-		o := <-tgtDone
-		if o.err != nil {
-			return o.tag, fmt.Errorf("copy into target: %w", o.err)
-		}
-		return o.tag, nil
-	}
 	if err := send(sc, &pgproto3.Query{String: srcSQL}); err != nil {
 		return 0, 0, fmt.Errorf("copy out of source: send COPY: %w", err)
 	}
@@ -254,19 +247,17 @@ func relay(ctx context.Context, src, dst *pgconn.PgConn, srcSQL, dstSQL string, 
 			return 0, bytes, targetWriteError(err, tgtDone)
 		}
 	}
-	tag, tgtErr := target()
+	tgt := <-tgtDone
 	switch {
 	case srcErr != nil:
 		return 0, bytes, fmt.Errorf("copy out of source: %w", srcErr)
-	case tgtErr != nil:
-		return 0, bytes, tgtErr
+	case tgt.err != nil:
+		return 0, bytes, fmt.Errorf("copy into target: %w", tgt.err)
+	case tgt.tag.RowsAffected() != srcTag.RowsAffected():
+		// The relay's own end-to-end check.
+		return 0, bytes, fmt.Errorf("the source sent %d rows and the target loaded %d", srcTag.RowsAffected(), tgt.tag.RowsAffected())
 	}
-	// The rows the source sent are the rows the target loaded: the
-	// relay's own end-to-end check.
-	if tag.RowsAffected() != srcTag.RowsAffected() {
-		return 0, bytes, fmt.Errorf("the source sent %d rows and the target loaded %d", srcTag.RowsAffected(), tag.RowsAffected())
-	}
-	return tag.RowsAffected(), bytes, nil
+	return tgt.tag.RowsAffected(), bytes, nil
 }
 
 // copyOutcome is how the target's side of a COPY ended.
