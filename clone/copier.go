@@ -322,7 +322,7 @@ func (c *cloner) fill(ctx context.Context) error {
 		if err := c.tools.dumpSchema(ctx, c.srcCI, c.src.snapshot, archive); err != nil {
 			return fmt.Errorf("dump schema of source %s: %w", c.src.desc, withHint(err))
 		}
-		if err := c.tools.restoreSection(ctx, tmpCI, archive, "pre-data", 1); err != nil {
+		if err := c.tools.restoreSection(ctx, tmpCI, archive, "pre-data", 1, 0); err != nil {
 			return fmt.Errorf("restore schema (pre-data) into %s: %w", tmpDesc, withHint(err))
 		}
 		conn, err := connectTarget(ctx, c.tgt.tmpDSN, tmpDesc)
@@ -409,7 +409,11 @@ func (c *cloner) fill(ctx context.Context) error {
 			})
 		}
 		g.Go(func(ctx context.Context) error {
-			if err := c.tools.restoreSection(ctx, tmpCI, archive, "post-data", c.o.Jobs); err != nil {
+			var largest int64
+			for _, t := range c.src.tables {
+				largest = max(largest, t.bytes)
+			}
+			if err := c.tools.restoreSection(ctx, tmpCI, archive, "post-data", c.o.Jobs, postDataSortMemory(largest)); err != nil {
 				return fmt.Errorf("restore indexes, constraints and triggers (post-data) into %s: %w", tmpDesc, withHint(err))
 			}
 			return nil

@@ -116,3 +116,32 @@ func TestParallelWorkers(t *testing.T) {
 		}
 	}
 }
+
+func TestPostDataSortMemory(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name             string
+		largest          int64
+		wantMin, wantMax int64
+	}{
+		{"empty database: the floor", 0, 8 * mib, 8 * mib},
+		{"the 856 MB fixture's largest table (114 MiB)", 114 * mib, 8 * mib, 9 * mib},
+		{"1 GiB table", 1 << 30, 24 * mib, 26 * mib},
+		{"100 GiB table", 100 << 30, 240 * mib, 260 * mib},
+		{"100 TiB table: the ceiling", 100 << 40, 2 << 30, 2 << 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := postDataSortMemory(tt.largest)
+			if m < tt.wantMin || m > tt.wantMax {
+				t.Fatalf("postDataSortMemory(%d) = %d MiB, want %d..%d MiB", tt.largest, m/mib, tt.wantMin/mib, tt.wantMax/mib)
+			}
+			// Below the ceiling, a sort of the whole table merges its runs
+			// (of m bytes each) in one pass: PostgreSQL merges m / 272 KiB
+			// runs at once.
+			if m < 2<<30 && float64(tt.largest)/float64(m) > float64(m)/float64(272<<10) {
+				t.Errorf("postDataSortMemory(%d) = %d: %.0f runs, more than one pass merges (%d)", tt.largest, m, float64(tt.largest)/float64(m), m/(272<<10))
+			}
+		})
+	}
+}
