@@ -243,7 +243,7 @@ func Clone(ctx context.Context, sourceDSN, targetDSN string, opts Options) (*Res
 	}
 	o.Logger.Info("clone", "source", srcDesc, "target", tgt.desc, "snapshot", src.snapshot,
 		"tables", len(src.tables), "jobs", o.Jobs, "pg_dump", bin.Version)
-	if err := tgt.build(ctx, src.locale, c.fill); err != nil {
+	if err := tgt.build(ctx, c.fill); err != nil {
 		return nil, err
 	}
 	c.res.Duration = o.Now().Sub(start)
@@ -312,16 +312,28 @@ func (c *cloner) fill(ctx context.Context) error {
 	}
 	defer cleanup()
 	archive := schemaArchive(dir)
-	tmpCI, err := newConninfo(c.tgt.tmpDSN)
-	if err != nil {
-		return err
-	}
-	tmpDesc := fmt.Sprintf("temporary database %q on %s", c.tgt.tmpName, c.tgt.desc)
+	var tmpCI conninfo
+	var tmpDesc string
 
 	err = c.phase(ctx, PhaseSchema, func(ctx context.Context) error {
-		if err := c.tools.dumpSchema(ctx, c.srcCI, c.src.snapshot, archive); err != nil {
-			return fmt.Errorf("dump schema of source %s: %w", c.src.desc, withHint(err))
+		// pg_dump reads the source while the target server creates the
+		// temporary database: each waits on a different server.
+		g := newGroup(ctx)
+		g.Go(func(ctx context.Context) error { return c.tgt.createTemp(ctx, c.src.locale) })
+		g.Go(func(ctx context.Context) error {
+			if err := c.tools.dumpSchema(ctx, c.srcCI, c.src.snapshot, archive); err != nil {
+				return fmt.Errorf("dump schema of source %s: %w", c.src.desc, withHint(err))
+			}
+			return nil
+		})
+		if err := g.Wait(); err != nil {
+			return err
 		}
+		var err error
+		if tmpCI, err = newConninfo(c.tgt.tmpDSN); err != nil {
+			return err
+		}
+		tmpDesc = fmt.Sprintf("temporary database %q on %s", c.tgt.tmpName, c.tgt.desc)
 		if err := c.tools.restoreSection(ctx, tmpCI, archive, "pre-data", 1, 0); err != nil {
 			return fmt.Errorf("restore schema (pre-data) into %s: %w", tmpDesc, withHint(err))
 		}

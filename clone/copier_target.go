@@ -223,13 +223,12 @@ func (t *target) replaceWithTemp(ctx context.Context) error {
 	return nil
 }
 
-// build creates the temporary database and runs fill, which populates it
-// and ends by calling replaceWithTemp. On any failure, or when ctx is
-// cancelled, the temporary database is dropped: nothing half-built remains.
-func (t *target) build(ctx context.Context, loc *locale, fill func(ctx context.Context) error) error {
-	if err := t.createTemp(ctx, loc); err != nil {
-		return err
-	}
+// build runs fill, which creates the temporary database (createTemp, at a
+// moment of its choosing: a clone dumps the source's schema meanwhile),
+// populates it and ends by calling replaceWithTemp. On any failure, or when
+// ctx is cancelled, the temporary database is dropped if it was named:
+// nothing half-built remains.
+func (t *target) build(ctx context.Context, fill func(ctx context.Context) error) error {
 	if err := fill(ctx); err != nil {
 		t.dropTemp(ctx)
 		return err

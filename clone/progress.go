@@ -68,7 +68,7 @@ type TableResult struct {
 
 // Phase names used in PhaseStart, PhaseDone and Result.Phases.
 const (
-	PhaseSchema    = "schema"    // pg_dump --schema-only, then pg_restore --section=pre-data
+	PhaseSchema    = "schema"    // pg_dump --schema-only while the temporary database is created, then pg_restore --section=pre-data
 	PhaseData      = "data"      // parallel COPY of every table
 	PhaseSequences = "sequences" // setval for every sequence, then the contents of large objects
 	PhasePostData  = "post-data" // pg_restore --section=post-data: indexes, constraints, triggers; alongside, REFRESH MATERIALIZED VIEW for those populated on the source and the source's planner statistics copied

@@ -116,7 +116,7 @@ func Restore(ctx context.Context, dumpPath, targetDSN string, opts Options) (*Re
 	r := &restorer{o: o, tools: tools{bin: bin, log: o.Logger}, path: dumpPath, format: format, tgt: tgt,
 		res: &Result{Database: tgt.name}}
 	o.Logger.Info("restore", "dump", dumpPath, "format", format, "target", tgt.desc, "jobs", o.Jobs, program, bin.Version)
-	if err := tgt.build(ctx, nil, r.fill); err != nil {
+	if err := tgt.build(ctx, r.fill); err != nil {
 		return nil, err
 	}
 	r.res.Duration = o.Now().Sub(start)
@@ -134,6 +134,9 @@ type restorer struct {
 }
 
 func (r *restorer) fill(ctx context.Context) error {
+	if err := r.tgt.createTemp(ctx, nil); err != nil {
+		return err
+	}
 	err := runPhase(ctx, r.o, r.res, PhaseRestore, func(ctx context.Context) error {
 		err := r.restore(ctx)
 		if err != nil && r.format == FormatCustom && r.o.Jobs > 1 && needsSerialRestore(err) {
