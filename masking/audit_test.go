@@ -2,6 +2,7 @@ package masking
 
 import (
 	"context"
+	"math"
 	"strings"
 	"testing"
 )
@@ -77,5 +78,61 @@ func testAuditFixture(t *testing.T, ctx context.Context, env *dbEnv) {
 	}
 	if strings.Contains(err.Error(), email) {
 		t.Error("the audit error contains the leaked value")
+	}
+}
+
+func TestOutputSpaceBits(t *testing.T) {
+	no := false
+	tests := []struct {
+		name string
+		spec Spec
+		x    string
+		want float64
+	}{
+		{"IPv4 keeping 8 bits", Spec{Transform: "ip", Options: Options{KeepPrefix: 8}}, "10.1.2.3", 24},
+		{"IPv6 keeping 64 bits", Spec{Transform: "ip", Options: Options{KeepPrefix6: 64}}, "2001:db8::1", 64},
+		{"int4 permutation", Spec{Transform: "int", intType: "int4"}, "42", 31},
+		{"int8 permutation", Spec{Transform: "int", intType: "int8"}, "42", 63},
+		{"phone keeping its country code", Spec{Transform: "phone"}, "+1 555 010 9999", 8 * math.Log2(10)},
+		{"phone, country code masked too", Spec{Transform: "phone", Options: Options{KeepCountryCode: &no}}, "+1 555 010 9999", 11 * math.Log2(10)},
+		{"card keeping its first digit", Spec{Transform: "card", Options: Options{KeepFirst: 1}}, "4111 1111 1111 1111", 14 * math.Log2(10)},
+		{"card keeping six and four", Spec{Transform: "card", Options: Options{KeepFirst: 6, KeepLast4: true}}, "4111111111111111", 5 * math.Log2(10)},
+		{"IBAN", Spec{Transform: "iban"}, "DE89 3704 0044 0532 0130 00", 18 * math.Log2(10)},
+		{"e-mail under a reserved domain", Spec{Transform: "email"}, "a@b.c", math.Inf(1)},
+		{"uuid", Spec{Transform: "uuid"}, "7f1d0f5e-8a34-4d8e-9b8a-6f1c2d3e4f50", math.Inf(1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := outputSpaceBits(tt.spec, []byte(tt.x)); math.Abs(got-tt.want) > 1e-9 && got != tt.want {
+				t.Errorf("outputSpaceBits = %.2f, want %.2f", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestByChance(t *testing.T) {
+	tests := []struct {
+		name    string
+		scanned int64
+		sampled int
+		bits    float64
+		want    bool
+	}{
+		// The case that failed clean clones of the 856 MB fixture: 185,000
+		// masked addresses that keep their first 8 bits against 1,800
+		// sampled originals meet about 20 times by chance.
+		{"IPv4 /8 kept, 185,000 rows", 185_000, 1_800, 24, true},
+		{"int4 ids, 185,000 rows", 185_000, 3_400, 31, true},
+		{"int8 ids, 10 million rows", 10_000_000, 1_000, 63, false},
+		{"16-digit cards keeping one digit", 1_000_000, 1_000, 14 * math.Log2(10), false},
+		{"IPv4 /8 kept, 10 rows", 10, 10, 24, false},
+		{"e-mail addresses under reserved domains", 1 << 40, 1 << 20, math.Inf(1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := byChance(tt.scanned, tt.sampled, tt.bits); got != tt.want {
+				t.Errorf("byChance(%d, %d, %.1f) = %v, want %v", tt.scanned, tt.sampled, tt.bits, got, tt.want)
+			}
+		})
 	}
 }
