@@ -508,7 +508,7 @@ func (a *applier) checkConstraints(ctx context.Context, snapshot *pgx.Conn) erro
 		}
 	}
 	audit := &AuditReport{}
-	if err := auditConstraints(ctx, snapshot, a.w, &Plan{cat: NewCatalog(tables), rules: &rules}, audit); err != nil {
+	if err := auditConstraints(ctx, snapshot, a.w, &Plan{cat: NewCatalog(tables), rules: &rules}, false, audit); err != nil {
 		return fmt.Errorf("check constraints: %w", err)
 	}
 	a.rep.Constraints = audit.Constraints

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"strings"
@@ -21,6 +22,13 @@ type AuditOptions struct {
 	// SampleRows is how many source rows are sampled per masked table
 	// (default 1000).
 	SampleRows int
+	// TrustConstraints lets the clone's own valid primary keys, unique
+	// constraints and foreign keys stand for the audit's counts: right for
+	// a clone whose constraints were built after its masked rows were
+	// loaded (a masked clone.Clone: PostgreSQL checked every one of them
+	// then), wrong where masking may have bypassed them (in place, with
+	// triggers off). Each such check is reported Enforced.
+	TrustConstraints bool
 }
 
 // AuditReport is what [Audit] found: one line per constraint and per
@@ -41,6 +49,11 @@ type ConstraintCheck struct {
 	// nothing. For references the source's own count is subtracted
 	// (orphans the source already had are not the masking's doing).
 	Violations int64 `json:"violations"`
+	// Enforced is set when the clone holds the constraint itself, valid
+	// and over the same columns: PostgreSQL checked it when it was built
+	// on the masked rows and enforces it since, so the audit did not count
+	// again (Violations is 0).
+	Enforced bool `json:"enforced,omitempty"`
 }
 
 // LeakCheck is the leak audit of one masked column.
@@ -102,6 +115,10 @@ func (r *AuditReport) Err() error {
 func (r *AuditReport) WriteText(w io.Writer) error {
 	var b strings.Builder
 	for _, c := range r.Constraints {
+		if c.Enforced {
+			fmt.Fprintf(&b, "%-11s %s on %s: enforced by the clone\n", c.Kind, c.Name, c.Table)
+			continue
+		}
 		fmt.Fprintf(&b, "%-11s %s on %s: %d violation(s)\n", c.Kind, c.Name, c.Table, c.Violations)
 	}
 	for _, l := range r.Columns {
@@ -146,7 +163,7 @@ func Audit(ctx context.Context, sourceDSN, cloneDSN string, plan *Plan, opts Aud
 	defer tx.Rollback(context.WithoutCancel(ctx))
 
 	rep := &AuditReport{}
-	if err := auditConstraints(ctx, src, clone, plan, rep); err != nil {
+	if err := auditConstraints(ctx, src, clone, plan, opts.TrustConstraints, rep); err != nil {
 		return nil, err
 	}
 	if err := auditLeaks(ctx, src, clone, plan, opts, rep); err != nil {
@@ -165,13 +182,23 @@ func quoteIdents(cols []string, prefix string) []string {
 
 // auditConstraints checks the source's keys and foreign keys over the
 // clone's rows: a clone whose constraints are not built yet (or were lost)
-// is checked all the same.
-func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, rep *AuditReport) error {
+// is checked all the same. With trust, a constraint the clone holds, valid
+// and over the same columns, is reported Enforced instead of counted
+// (AuditOptions.TrustConstraints): on the 856 MB fixture that spares 4 s of
+// GROUP BY and anti-join queries.
+func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, trust bool, rep *AuditReport) error {
 	cat := plan.cat
 	count := func(conn *pgx.Conn, q string) (int64, error) {
 		var n int64
 		err := conn.QueryRow(ctx, q).Scan(&n)
 		return n, err
+	}
+	enforced := map[string]string{}
+	if trust {
+		var err error
+		if enforced, err = validConstraints(ctx, clone); err != nil {
+			return fmt.Errorf("audit: read the clone's constraints: %w", err)
+		}
 	}
 	for _, t := range cat.Tables {
 		if t.Parent != "" {
@@ -187,6 +214,10 @@ func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, rep
 			if i == 0 && t.PrimaryKey != nil {
 				kind = "primary key"
 			}
+			if enforced[constraintKey(t, k.Name)] == constraintSig(kind, k.Columns, "", nil) {
+				rep.Constraints = append(rep.Constraints, ConstraintCheck{Table: t.QualifiedName(), Name: k.Name, Kind: kind, Enforced: true})
+				continue
+			}
 			cols := quoteIdents(k.Columns, "")
 			q := fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s GROUP BY %s HAVING count(*) > 1) d",
 				id, notNullAll(cols), strings.Join(cols, ", "))
@@ -199,6 +230,10 @@ func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, rep
 		for _, fk := range t.ForeignKeys {
 			rt := cat.Table(fk.RefTable)
 			if rt == nil {
+				continue
+			}
+			if enforced[constraintKey(t, fk.Name)] == constraintSig("foreign key", fk.Columns, rt.QualifiedName(), fk.RefColumns) {
+				rep.Constraints = append(rep.Constraints, ConstraintCheck{Table: t.QualifiedName(), Name: fk.Name, Kind: "foreign key", Enforced: true})
 				continue
 			}
 			n, err := count(clone, orphansQuery(t, fk.Columns, rt, fk.RefColumns))
@@ -229,6 +264,48 @@ func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, rep
 	return nil
 }
 
+// validConstraints returns the primary keys, unique constraints and
+// foreign keys that conn's database holds and has validated, by
+// constraintKey, as constraintSig describes them.
+func validConstraints(ctx context.Context, conn *pgx.Conn) (map[string]string, error) {
+	rows, err := conn.Query(ctx, `
+SELECT n.nspname, c.relname, k.conname, k.contype::text,
+       ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.ord),
+       coalesce(rn.nspname || '.' || rc.relname, ''),
+       ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.ord)
+FROM pg_catalog.pg_constraint k
+JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_class rc ON rc.oid = k.confrelid
+LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE k.contype IN ('p', 'u', 'f') AND k.convalidated`)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	var schema, table, name, typ, ref string
+	var cols, refCols []string
+	_, err = pgx.ForEachRow(rows, []any{&schema, &table, &name, &typ, &cols, &ref, &refCols}, func() error {
+		kind := map[string]string{"p": "primary key", "u": "unique", "f": "foreign key"}[typ]
+		m[constraintKey(&Table{Schema: schema, Name: table}, name)] = constraintSig(kind, cols, ref, refCols)
+		return nil
+	})
+	return m, err
+}
+
+// constraintKey names a constraint of table t.
+func constraintKey(t *Table, name string) string {
+	return t.Schema + "\x00" + t.Name + "\x00" + name
+}
+
+// constraintSig describes a constraint: its kind, its columns and, for a
+// foreign key, the table and columns it refers to.
+func constraintSig(kind string, cols []string, ref string, refCols []string) string {
+	return kind + "(" + strings.Join(cols, "\x00") + ")" + ref + "(" + strings.Join(refCols, "\x00") + ")"
+}
+
 func notNullAll(cols []string) string {
 	parts := make([]string, len(cols))
 	for i, c := range cols {
@@ -254,18 +331,28 @@ func orphansQuery(t *Table, cols []string, rt *Table, refCols []string) string {
 type leakKey [16]byte
 
 // auditor hashes (domain, value) pairs under a key drawn for one audit.
+// It is not safe for concurrent use.
 type auditor struct {
-	key  []byte
 	plan *Plan
+	mac  hash.Hash // HMAC-SHA256 under the audit's key, reset for each pair
+	buf  []byte
 }
 
+func newAuditor(plan *Plan, key []byte) *auditor {
+	return &auditor{plan: plan, mac: hmac.New(sha256.New, key)}
+}
+
+// hash is HMAC-SHA256(key, domain || 0 || v), truncated to 128 bits. The
+// one HMAC is reset rather than made anew per value: an audit hashes
+// millions of values, and hmac.New was a sixth of its CPU time.
 func (a *auditor) hash(domain string, v []byte) leakKey {
-	m := hmac.New(sha256.New, a.key)
-	m.Write([]byte(domain))
-	m.Write([]byte{0})
-	m.Write(v)
+	a.mac.Reset()
+	a.buf = append(append(a.buf[:0], domain...), 0)
+	a.mac.Write(a.buf)
+	a.mac.Write(v)
+	a.buf = a.mac.Sum(a.buf[:0])
 	var k leakKey
-	copy(k[:], m.Sum(nil))
+	copy(k[:], a.buf)
 	return k
 }
 
@@ -517,10 +604,11 @@ func (ra *rowAligner) cloneKey(key []string) ([]string, bool) {
 }
 
 func auditLeaks(ctx context.Context, src, clone *pgx.Conn, plan *Plan, opts AuditOptions, rep *AuditReport) error {
-	a := &auditor{key: make([]byte, 32), plan: plan}
-	if _, err := rand.Read(a.key); err != nil {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("audit: draw a hash key: %w", err)
 	}
+	a := newAuditor(plan, key)
 	// Domain-wide: domain → hashes of sampled originals, and the log2 of
 	// the number of outputs the smallest of them can be masked into.
 	sets := map[string]map[leakKey]bool{}

@@ -17,6 +17,30 @@ func testAuditFixture(t *testing.T, ctx context.Context, env *dbEnv) {
 	if err := rep.Err(); err != nil {
 		t.Fatalf("clean clone: %v", err)
 	}
+	// The clone's own keys stand for the counts when trusted, and only
+	// then.
+	trusted, err := Audit(ctx, env.c.DSN(env.src), env.c.DSN("masked_audit"), plan, AuditOptions{TrustConstraints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := trusted.Err(); err != nil {
+		t.Fatalf("clean clone, constraints trusted: %v", err)
+	}
+	enforced := func(r *AuditReport) (n int) {
+		for _, c := range r.Constraints {
+			if c.Enforced {
+				n++
+			}
+		}
+		return n
+	}
+	if n := enforced(rep); n != 0 {
+		t.Errorf("constraints not trusted: %d reported enforced", n)
+	}
+	if n := enforced(trusted); n != len(trusted.Constraints)-1 {
+		// All but the reference the rules declare, which no constraint holds.
+		t.Errorf("constraints trusted: %d of %d reported enforced, want all but the declared reference", n, len(trusted.Constraints))
+	}
 	var text strings.Builder
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
@@ -63,7 +87,8 @@ func testAuditFixture(t *testing.T, ctx context.Context, env *dbEnv) {
 	if _, err := dst.Exec(ctx, `UPDATE users SET id = (SELECT min(id) FROM users) WHERE id = (SELECT max(id) FROM users)`); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = Audit(ctx, env.c.DSN(env.src), env.c.DSN("masked_audit"), plan, AuditOptions{})
+	// Trusted or not, a key the clone lost is counted.
+	rep, err = Audit(ctx, env.c.DSN(env.src), env.c.DSN("masked_audit"), plan, AuditOptions{TrustConstraints: true})
 	if err != nil {
 		t.Fatal(err)
 	}
