@@ -79,7 +79,7 @@ func MaskedClone(ctx context.Context, sourceDSN, targetDSN string, rules *maskin
 	}
 	// The clone built its keys over the masked rows: they stand for the
 	// audit's own counts.
-	audit, err := masking.Audit(ctx, sourceDSN, targetDSN, plan, masking.AuditOptions{TrustConstraints: true})
+	audit, err := masking.Audit(ctx, sourceDSN, targetDSN, plan, masking.AuditOptions{TrustConstraints: true, Jobs: opts.Jobs})
 	if err == nil {
 		err = audit.Err()
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -29,6 +30,9 @@ type AuditOptions struct {
 	// then), wrong where masking may have bypassed them (in place, with
 	// triggers off). Each such check is reported Enforced.
 	TrustConstraints bool
+	// Jobs is how many sessions read the clone's masked columns in full,
+	// in parallel, a table or partition each (default 2).
+	Jobs int
 }
 
 // AuditReport is what [Audit] found: one line per constraint and per
@@ -146,6 +150,9 @@ func Audit(ctx context.Context, sourceDSN, cloneDSN string, plan *Plan, opts Aud
 	if opts.SampleRows <= 0 {
 		opts.SampleRows = 1000
 	}
+	if opts.Jobs <= 0 {
+		opts.Jobs = 2
+	}
 	src, err := pgx.Connect(ctx, sourceDSN)
 	if err != nil {
 		return nil, fmt.Errorf("audit: connect to source %s: %w", pgdsn.Describe(sourceDSN), err)
@@ -166,7 +173,7 @@ func Audit(ctx context.Context, sourceDSN, cloneDSN string, plan *Plan, opts Aud
 	if err := auditConstraints(ctx, src, clone, plan, opts.TrustConstraints, rep); err != nil {
 		return nil, err
 	}
-	if err := auditLeaks(ctx, src, clone, plan, opts, rep); err != nil {
+	if err := auditLeaks(ctx, src, clone, cloneDSN, plan, opts, rep); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -249,13 +256,19 @@ func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, tru
 			continue
 		}
 		q := orphansQuery(ft, r.Columns, tt, r.RefColumns)
+		// The source counts its own orphans meanwhile: each query scans a
+		// whole table, on servers of their own.
+		var before int64
+		var srcErr error
+		var wg sync.WaitGroup
+		wg.Go(func() { before, srcErr = count(src, q) })
 		n, err := count(clone, q)
+		wg.Wait()
 		if err != nil {
 			return fmt.Errorf("audit reference %s → %s: %w", r.Table, r.RefTable, err)
 		}
-		before, err := count(src, q)
-		if err != nil {
-			return fmt.Errorf("audit reference %s → %s on the source: %w", r.Table, r.RefTable, err)
+		if srcErr != nil {
+			return fmt.Errorf("audit reference %s → %s on the source: %w", r.Table, r.RefTable, srcErr)
 		}
 		rep.Constraints = append(rep.Constraints, ConstraintCheck{Table: ft.QualifiedName(),
 			Name: fmt.Sprintf("%s(%s) → %s(%s)", r.Table, strings.Join(r.Columns, ", "), r.RefTable, strings.Join(r.RefColumns, ", ")),
@@ -603,7 +616,168 @@ func (ra *rowAligner) cloneKey(key []string) ([]string, bool) {
 	return out, true
 }
 
-func auditLeaks(ctx context.Context, src, clone *pgx.Conn, plan *Plan, opts AuditOptions, rep *AuditReport) error {
+// wideScan is a masked table whose columns the domain-wide check reads in
+// full, with what the row-by-row check found in it and what the full read
+// finds: by column, by domain, the values read and the sampled originals
+// found among them.
+type wideScan struct {
+	t       *Table
+	cps     []*colPlan
+	lcs     []*LeakCheck
+	leaked  []map[leakKey]bool
+	mu      sync.Mutex // guards scanned and found, which the sessions add to
+	scanned []map[string]int64
+	found   []map[string]map[leakKey]bool
+}
+
+// scanWide reads the masked columns of every table in later in full, in
+// jobs sessions on the clone (the first one conn), each table (each leaf
+// partition of a partitioned one) in one session: an original value of a
+// wide domain found anywhere in a column's output counts against it,
+// unless chance explains it (byChance: then it is coincidental).
+func scanWide(ctx context.Context, conn *pgx.Conn, dsn string, plan *Plan, key []byte, jobs int,
+	later []*wideScan, sets map[string]map[leakKey]bool, spaceBits map[string]float64) error {
+	var units []scanUnit
+	for _, w := range later {
+		w.scanned = make([]map[string]int64, len(w.cps))
+		w.found = make([]map[string]map[leakKey]bool, len(w.cps))
+		for i := range w.cps {
+			w.scanned[i] = map[string]int64{}
+			w.found[i] = map[string]map[leakKey]bool{}
+		}
+		if !w.t.Partitioned {
+			units = append(units, scanUnit{w, w.t})
+			continue
+		}
+		for _, t := range plan.cat.Tables {
+			if !t.Partitioned && plan.cat.Root(t) == w.t {
+				units = append(units, scanUnit{w, t})
+			}
+		}
+	}
+	queue := make(chan scanUnit, len(units))
+	for _, u := range units {
+		queue <- u
+	}
+	close(queue)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		cancel()
+	}
+	for j := range max(1, min(jobs, len(units))) {
+		wg.Go(func() {
+			c := conn
+			if j > 0 {
+				var err error
+				if c, err = pgx.Connect(ctx, dsn); err != nil {
+					fail(fmt.Errorf("audit: connect to clone %s: %w", pgdsn.Describe(dsn), err))
+					return
+				}
+				defer c.Close(context.WithoutCancel(ctx))
+			}
+			a := newAuditor(plan, key)
+			for u := range queue {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := u.scan(ctx, c, a, sets); err != nil {
+					fail(fmt.Errorf("audit: read %s on the clone: %w", u.t.QualifiedName(), err))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	for _, w := range later {
+		for i := range w.cps {
+			for d, hs := range w.found[i] {
+				if byChance(w.scanned[i][d], len(sets[d]), spaceBits[d]) {
+					w.lcs[i].Coincidental += len(hs)
+					continue
+				}
+				for h := range hs {
+					w.leaked[i][h] = true
+					w.lcs[i].Leaked++
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// scanUnit is one table that scanWide reads: a wideScan's table, or one of
+// its leaf partitions.
+type scanUnit struct {
+	w *wideScan
+	t *Table
+}
+
+// scan reads u.t's masked columns in full and adds what it finds to u.w.
+func (u scanUnit) scan(ctx context.Context, conn *pgx.Conn, a *auditor, sets map[string]map[leakKey]bool) error {
+	w := u.w
+	scanned := make([]map[string]int64, len(w.cps))
+	found := make([]map[string]map[leakKey]bool, len(w.cps))
+	for i := range w.cps {
+		scanned[i] = map[string]int64{}
+		found[i] = map[string]map[leakKey]bool{}
+	}
+	err := readRows(ctx, conn, u.t, nil, w.cps, 0, nil, func(_ []string, vals [][]byte) {
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			a.pairs(w.cps[i], v, func(d string, x []byte) {
+				if sets[d] == nil {
+					return
+				}
+				scanned[i][d]++
+				h := a.hash(d, x)
+				if sets[d][h] && !w.leaked[i][h] {
+					if found[i][d] == nil {
+						found[i][d] = map[leakKey]bool{}
+					}
+					found[i][d][h] = true
+				}
+			})
+		}
+	})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range w.cps {
+		for d, n := range scanned[i] {
+			w.scanned[i][d] += n
+		}
+		for d, hs := range found[i] {
+			if w.found[i][d] == nil {
+				w.found[i][d] = map[leakKey]bool{}
+			}
+			for h := range hs {
+				w.found[i][d][h] = true
+			}
+		}
+	}
+	return nil
+}
+
+func auditLeaks(ctx context.Context, src, clone *pgx.Conn, cloneDSN string, plan *Plan, opts AuditOptions, rep *AuditReport) error {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return fmt.Errorf("audit: draw a hash key: %w", err)
@@ -614,13 +788,7 @@ func auditLeaks(ctx context.Context, src, clone *pgx.Conn, plan *Plan, opts Audi
 	sets := map[string]map[leakKey]bool{}
 	spaceBits := map[string]float64{}
 	var checks []*LeakCheck
-	type wideScan struct {
-		t      *Table
-		cps    []*colPlan
-		lcs    []*LeakCheck
-		leaked []map[leakKey]bool
-	}
-	var later []wideScan
+	var later []*wideScan
 	for _, t := range plan.cat.Tables {
 		tm := plan.maskers[t.QualifiedName()]
 		if t.Parent != "" || tm == nil {
@@ -739,55 +907,11 @@ func auditLeaks(ctx context.Context, src, clone *pgx.Conn, plan *Plan, opts Audi
 				return fmt.Errorf("audit: read %s on the clone: %w", t.QualifiedName(), err)
 			}
 		}
-		later = append(later, wideScan{t, cps, lcs, leaked})
+		later = append(later, &wideScan{t: t, cps: cps, lcs: lcs, leaked: leaked})
 	}
 	// Domain-wide, once every domain is sampled.
-	for _, w := range later {
-		t, cps, lcs, leaked := w.t, w.cps, w.lcs, w.leaked
-		// Domain-wide: read the clone's columns in full; an original value of
-		// a wide domain found anywhere in its output counts against the
-		// column it is found in, unless chance explains it (coincidental).
-		scanned := make([]map[string]int64, len(cps))          // column → domain → values read
-		found := make([]map[string]map[leakKey]bool, len(cps)) // column → domain → originals found
-		for i := range cps {
-			scanned[i] = map[string]int64{}
-			found[i] = map[string]map[leakKey]bool{}
-		}
-		err := readRows(ctx, clone, t, nil, cps, 0, nil, func(_ []string, vals [][]byte) {
-			for i, v := range vals {
-				if v == nil {
-					continue
-				}
-				a.pairs(cps[i], v, func(d string, x []byte) {
-					if sets[d] == nil {
-						return
-					}
-					scanned[i][d]++
-					h := a.hash(d, x)
-					if sets[d][h] && !leaked[i][h] {
-						if found[i][d] == nil {
-							found[i][d] = map[leakKey]bool{}
-						}
-						found[i][d][h] = true
-					}
-				})
-			}
-		})
-		if err != nil {
-			return fmt.Errorf("audit: read %s on the clone: %w", t.QualifiedName(), err)
-		}
-		for i := range cps {
-			for d, hs := range found[i] {
-				if byChance(scanned[i][d], len(sets[d]), spaceBits[d]) {
-					lcs[i].Coincidental += len(hs)
-					continue
-				}
-				for h := range hs {
-					leaked[i][h] = true
-					lcs[i].Leaked++
-				}
-			}
-		}
+	if err := scanWide(ctx, clone, cloneDSN, plan, key, opts.Jobs, later, sets, spaceBits); err != nil {
+		return err
 	}
 	for _, lc := range checks {
 		rep.Columns = append(rep.Columns, *lc)
