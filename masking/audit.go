@@ -71,12 +71,13 @@ type LeakCheck struct {
 	// outputs come from a space too large to meet real values by chance —
 	// in any row.
 	Leaked int `json:"leaked"`
-	// Coincidental is how many original values were found in other rows
-	// of the clone where the domain's output space is small for the
-	// table's size (an IPv4 address with its first 8 bits kept, a phone
-	// number, a 4-byte integer): there a masked value equals another row's
-	// original by chance (expected more often than once in a thousand
-	// audits), so these are not leaks. The row-by-row check still applies.
+	// Coincidental is how many original values were found where the
+	// domain's output space is small enough for chance to explain them
+	// (chanceExplains): in other rows, for an IPv4 address with its first 8
+	// bits kept, a phone number or a 4-byte integer against a large table;
+	// in their own row, for a keyed permutation of short values (a
+	// 5-digit postcode stays as it is once in 100,000). They are not
+	// leaks; more of them than chance gives are.
 	Coincidental int `json:"coincidental,omitempty"`
 	// Skipped says why a column was not audited.
 	Skipped string `json:"skipped,omitempty"`
@@ -494,7 +495,7 @@ func auditSkip(spec Spec) string {
 // large (or so unlike real values) that an original value found anywhere in
 // its output is a leak, not a coincidence: whether the audit reads the
 // clone's columns in full for it. Whether the space is large enough for
-// the table at hand is decided after that read (outputSpaceBits, byChance):
+// the table at hand is decided after that read (outputSpaceBits, chanceExplains):
 // 900 sampled addresses among 185,000 masked ones that keep their first 8
 // bits meet by chance about once an audit. Dictionary fakes and format-
 // preserving encryption of short values can equal another row's real
@@ -509,22 +510,46 @@ func wideSpace(spec Spec) bool {
 	return false
 }
 
-// maxChanceHits is how many coincidental matches the domain-wide check may
-// expect before its matches stop counting as leaks: one audit in a
-// thousand failing a clean clone.
-const maxChanceHits = 0.001
+// leakSignificance is how unlikely under chance alone the matches an
+// audit finds must be before they count as leaks: one audit in a thousand
+// failing a clean clone.
+const leakSignificance = 0.001
 
-// byChance reports whether scanned masked values, uniform over 2^bits
-// outputs, would be expected to equal at least one of sampled original
-// values by chance more often than maxChanceHits: then finding originals
-// among them proves nothing.
-func byChance(scanned int64, sampled int, bits float64) bool {
-	return float64(scanned)*float64(sampled)/math.Exp2(bits) > maxChanceHits
+// chanceExplains reports whether finding k matches, where chance alone
+// gives expected of them on average (masked values that equal an original
+// because the transform's output space is small: another row's value, or
+// the row's own, a fixed point of a keyed permutation), is something
+// chance does at least once in a thousand audits (Poisson). Then the
+// matches are coincidental, not leaks. A column left unmasked matches
+// every sampled value and never passes for chance.
+func chanceExplains(k int, expected float64) bool {
+	return k == 0 || float64(k) <= expected || poissonTail(k, expected) >= leakSignificance
+}
+
+// poissonTail is P(X >= k) for X ~ Poisson(lambda), k > lambda.
+func poissonTail(k int, lambda float64) float64 {
+	if lambda <= 0 {
+		return 0
+	}
+	lg, _ := math.Lgamma(float64(k) + 1)
+	logTerm := -lambda + float64(k)*math.Log(lambda) - lg
+	sum := 0.0
+	for i := k; i < k+10000; i++ {
+		t := math.Exp(logTerm)
+		sum += t
+		if t <= sum*1e-12 {
+			break
+		}
+		logTerm += math.Log(lambda) - math.Log(float64(i+1))
+	}
+	return sum
 }
 
 // outputSpaceBits is the log2 of the number of values the domain's
 // transform can mask the original x into: what the transform keeps of x
-// (a prefix, a country code, the length) fixes the rest. +Inf stands for
+// (a prefix, a country code, the length, the class of each character)
+// fixes the rest. A keyed permutation leaves x as it is with probability
+// 2^-bits; a masked value equals a given original of x's kind as often. +Inf stands for
 // outputs that real values do not meet: e-mail addresses under reserved
 // domains, hashes, redactions, UUIDs (2^122).
 func outputSpaceBits(spec Spec, x []byte) float64 {
@@ -560,6 +585,25 @@ func outputSpaceBits(spec Spec, x []byte) float64 {
 			digits -= 4
 		}
 		return float64(max(digits, 0)) * log10
+	case "fpe", "national_id", "postcode":
+		// Each class of characters (or the alphabet's) is permuted as
+		// a whole; the rest is kept.
+		if a := spec.Options.Alphabet; a != "" {
+			n := 0
+			for _, c := range x {
+				if strings.IndexByte(a, c) >= 0 {
+					n++
+				}
+			}
+			return float64(n) * math.Log2(float64(len(a)))
+		}
+		letters := 0
+		for _, c := range x {
+			if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+				letters++
+			}
+		}
+		return float64(digits)*log10 + float64(letters)*math.Log2(26)
 	case "iban":
 		// The country and the check digits are kept; the BBAN's letters
 		// stay letters, so counting them as digits errs on the small side.
@@ -634,7 +678,7 @@ type wideScan struct {
 // jobs sessions on the clone (the first one conn), each table (each leaf
 // partition of a partitioned one) in one session: an original value of a
 // wide domain found anywhere in a column's output counts against it,
-// unless chance explains it (byChance: then it is coincidental).
+// unless chance explains it (chanceExplains: then it is coincidental).
 func scanWide(ctx context.Context, conn *pgx.Conn, dsn string, plan *Plan, key []byte, jobs int,
 	later []*wideScan, sets map[string]map[leakKey]bool, spaceBits map[string]float64) error {
 	var units []scanUnit
@@ -706,7 +750,8 @@ func scanWide(ctx context.Context, conn *pgx.Conn, dsn string, plan *Plan, key [
 	for _, w := range later {
 		for i := range w.cps {
 			for d, hs := range w.found[i] {
-				if byChance(w.scanned[i][d], len(sets[d]), spaceBits[d]) {
+				expected := float64(w.scanned[i][d]) * float64(len(sets[d])) / math.Exp2(spaceBits[d])
+				if chanceExplains(len(hs), expected) {
 					w.lcs[i].Coincidental += len(hs)
 					continue
 				}
@@ -815,9 +860,15 @@ func auditLeaks(ctx context.Context, src, clone *pgx.Conn, cloneDSN string, plan
 		ra := newRowAligner(plan, t)
 		// Sample source rows: key, then the masked columns. Per row and
 		// column, keep the hashes of what the value holds.
+		// Each sampled value keeps its hash and the chance that a keyed
+		// permutation leaves it as it is (2^-outputSpaceBits).
+		type sampledValue struct {
+			h      leakKey
+			chance float64
+		}
 		type srcRow struct {
 			key    []string
-			hashes [][]leakKey
+			hashes [][]sampledValue
 		}
 		var rows []srcRow
 		seen := make([]map[leakKey]bool, len(cps))
@@ -829,7 +880,7 @@ func auditLeaks(ctx context.Context, src, clone *pgx.Conn, cloneDSN string, plan
 			keyCols = ra.cols
 		}
 		err := readRows(ctx, src, t, keyCols, cps, opts.SampleRows, nil, func(key []string, vals [][]byte) {
-			r := srcRow{key: key, hashes: make([][]leakKey, len(cps))}
+			r := srcRow{key: key, hashes: make([][]sampledValue, len(cps))}
 			for i, v := range vals {
 				if v == nil {
 					continue
@@ -839,7 +890,7 @@ func auditLeaks(ctx context.Context, src, clone *pgx.Conn, cloneDSN string, plan
 						return
 					}
 					h := a.hash(d, x)
-					r.hashes[i] = append(r.hashes[i], h)
+					r.hashes[i] = append(r.hashes[i], sampledValue{h, math.Exp2(-outputSpaceBits(plan.domains[d], x))})
 					if !seen[i][h] {
 						seen[i][h] = true
 						lcs[i].Sampled++
@@ -860,10 +911,18 @@ func auditLeaks(ctx context.Context, src, clone *pgx.Conn, cloneDSN string, plan
 			return fmt.Errorf("audit: sample %s on the source: %w", t.QualifiedName(), err)
 		}
 		// Row by row: the clone row of each sampled source row must not hold
-		// what the source row held.
+		// what the source row held, more often than chance explains.
+		// leaked holds, by column, the originals accounted for (as leaks
+		// or coincidences), which the domain-wide check does not count
+		// again.
 		leaked := make([]map[leakKey]bool, len(cps))
 		for i := range leaked {
 			leaked[i] = map[leakKey]bool{}
+		}
+		fixedChance := make([]float64, len(cps)) // expected matches by chance, by column
+		rowHits := make([]map[leakKey]bool, len(cps))
+		for i := range rowHits {
+			rowHits[i] = map[leakKey]bool{}
 		}
 		if ra == nil {
 			for i, lc := range lcs {
@@ -895,16 +954,27 @@ func auditLeaks(ctx context.Context, src, clone *pgx.Conn, cloneDSN string, plan
 					}
 					have := map[leakKey]bool{}
 					a.pairs(cps[i], v, func(d string, x []byte) { have[a.hash(d, x)] = true })
-					for _, h := range rows[ri].hashes[i] {
-						if have[h] && !leaked[i][h] {
-							leaked[i][h] = true
-							lcs[i].Leaked++
+					for _, sv := range rows[ri].hashes[i] {
+						fixedChance[i] += sv.chance
+						if have[sv.h] {
+							rowHits[i][sv.h] = true
 						}
 					}
 				}
 			})
 			if err != nil {
 				return fmt.Errorf("audit: read %s on the clone: %w", t.QualifiedName(), err)
+			}
+			for i, hs := range rowHits {
+				explained := chanceExplains(len(hs), fixedChance[i])
+				for h := range hs {
+					leaked[i][h] = true
+				}
+				if explained {
+					lcs[i].Coincidental += len(hs)
+				} else {
+					lcs[i].Leaked += len(hs)
+				}
 			}
 		}
 		later = append(later, &wideScan{t: t, cps: cps, lcs: lcs, leaked: leaked})
