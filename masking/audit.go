@@ -222,7 +222,7 @@ func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, tru
 			if i == 0 && t.PrimaryKey != nil {
 				kind = "primary key"
 			}
-			if enforced[constraintKey(t, k.Name)] == constraintSig(kind, k.Columns, "", nil) {
+			if enforced[constraintKey(t.Schema, t.Name, k.Name)] == constraintSig(kind, k.Columns, "", nil) {
 				rep.Constraints = append(rep.Constraints, ConstraintCheck{Table: t.QualifiedName(), Name: k.Name, Kind: kind, Enforced: true})
 				continue
 			}
@@ -240,7 +240,7 @@ func auditConstraints(ctx context.Context, src, clone *pgx.Conn, plan *Plan, tru
 			if rt == nil {
 				continue
 			}
-			if enforced[constraintKey(t, fk.Name)] == constraintSig("foreign key", fk.Columns, rt.QualifiedName(), fk.RefColumns) {
+			if enforced[constraintKey(t.Schema, t.Name, fk.Name)] == constraintSig("foreign key", fk.Columns, rt.QualifiedName(), fk.RefColumns) {
 				rep.Constraints = append(rep.Constraints, ConstraintCheck{Table: t.QualifiedName(), Name: fk.Name, Kind: "foreign key", Enforced: true})
 				continue
 			}
@@ -302,16 +302,22 @@ WHERE k.contype IN ('p', 'u', 'f') AND k.convalidated`)
 	var schema, table, name, typ, ref string
 	var cols, refCols []string
 	_, err = pgx.ForEachRow(rows, []any{&schema, &table, &name, &typ, &cols, &ref, &refCols}, func() error {
-		kind := map[string]string{"p": "primary key", "u": "unique", "f": "foreign key"}[typ]
-		m[constraintKey(&Table{Schema: schema, Name: table}, name)] = constraintSig(kind, cols, ref, refCols)
+		kind := "foreign key"
+		switch typ {
+		case "p":
+			kind = "primary key"
+		case "u":
+			kind = "unique"
+		}
+		m[constraintKey(schema, table, name)] = constraintSig(kind, cols, ref, refCols)
 		return nil
 	})
 	return m, err
 }
 
-// constraintKey names a constraint of table t.
-func constraintKey(t *Table, name string) string {
-	return t.Schema + "\x00" + t.Name + "\x00" + name
+// constraintKey names a constraint of a table.
+func constraintKey(schema, table, name string) string {
+	return schema + "\x00" + table + "\x00" + name
 }
 
 // constraintSig describes a constraint: its kind, its columns and, for a
@@ -549,9 +555,9 @@ func poissonTail(k int, lambda float64) float64 {
 // transform can mask the original x into: what the transform keeps of x
 // (a prefix, a country code, the length, the class of each character)
 // fixes the rest. A keyed permutation leaves x as it is with probability
-// 2^-bits; a masked value equals a given original of x's kind as often. +Inf stands for
-// outputs that real values do not meet: e-mail addresses under reserved
-// domains, hashes, redactions, UUIDs (2^122).
+// 2^-bits; a masked value equals a given original of x's kind as often.
+// +Inf stands for outputs that real values do not meet: e-mail addresses
+// under reserved domains, hashes, redactions, UUIDs (2^122).
 func outputSpaceBits(spec Spec, x []byte) float64 {
 	digits := 0
 	for _, c := range x {
