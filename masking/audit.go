@@ -91,7 +91,7 @@ func (l LeakCheck) String() string {
 	}
 	s := fmt.Sprintf("%s.%s (domain %s): %d values sampled, %d leaked", l.Table, l.Column, l.Domain, l.Sampled, l.Leaked)
 	if l.Coincidental > 0 {
-		s += fmt.Sprintf(" (%d equal to other rows' originals, as chance has it in a space this small)", l.Coincidental)
+		s += fmt.Sprintf(" (%d more found where chance explains them: a space this small)", l.Coincidental)
 	}
 	return s
 }
@@ -896,18 +896,20 @@ func auditLeaks(ctx context.Context, src, clone *pgx.Conn, cloneDSN string, plan
 						return
 					}
 					h := a.hash(d, x)
-					r.hashes[i] = append(r.hashes[i], sampledValue{h, math.Exp2(-outputSpaceBits(plan.domains[d], x))})
+					spec := plan.domains[d]
+					bits := outputSpaceBits(spec, x)
+					r.hashes[i] = append(r.hashes[i], sampledValue{h, math.Exp2(-bits)})
 					if !seen[i][h] {
 						seen[i][h] = true
 						lcs[i].Sampled++
 					}
-					if spec := plan.domains[d]; wideSpace(spec) {
+					if wideSpace(spec) {
 						if sets[d] == nil {
 							sets[d] = map[leakKey]bool{}
 							spaceBits[d] = math.Inf(1)
 						}
 						sets[d][h] = true
-						spaceBits[d] = min(spaceBits[d], outputSpaceBits(spec, x))
+						spaceBits[d] = min(spaceBits[d], bits)
 					}
 				})
 			}

@@ -152,12 +152,27 @@ func (d *dictTransform) appendPick(dst []byte, h *[32]byte, step int) []byte {
 
 // same reports whether the picked value out is src, compared as the hash
 // compares them (canonicalText). Dictionary values are short ASCII: the
-// comparison stays on the stack.
+// comparison stays on the stack. Almost every input differs from its pick
+// in the first letter, which is compared first (this runs for every value).
 func (d *dictTransform) same(out, src []byte) bool {
+	i := 0
+	for i < len(src) && (src[i] == ' ' || src[i] >= '\t' && src[i] <= '\r') {
+		i++
+	}
+	if len(out) > 0 && i < len(src) && src[i] < utf8.RuneSelf && lowerASCII(src[i]) != lowerASCII(out[0]) {
+		return false
+	}
 	var a, b [64]byte
 	x, _ := canonicalText(a[:0], out)
 	y, _ := canonicalText(b[:0], src)
 	return bytes.Equal(x, y)
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
 }
 
 // allUpper reports whether s has letters and all of them are upper case.
