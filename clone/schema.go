@@ -19,6 +19,7 @@ import (
 
 	"github.com/dbtwin/dbtwin/internal/pgbin"
 	"github.com/dbtwin/dbtwin/internal/pgdsn"
+	"github.com/dbtwin/dbtwin/internal/workdir"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -336,7 +337,7 @@ func (t tools) restoreSection(ctx context.Context, target conninfo, path, sectio
 
 // tempDir makes a private directory for the schema archive.
 func tempDir() (string, func(), error) {
-	dir, err := os.MkdirTemp("", "dbtwin-clone-*")
+	dir, err := workdir.Make("", "clone")
 	if err != nil {
 		return "", func() {}, fmt.Errorf("create temporary directory: %w", err)
 	}

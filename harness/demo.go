@@ -18,6 +18,7 @@ import (
 	"github.com/dbtwin/dbtwin/compare"
 	"github.com/dbtwin/dbtwin/fixtures"
 	"github.com/dbtwin/dbtwin/internal/atomicfile"
+	"github.com/dbtwin/dbtwin/internal/workdir"
 	"github.com/dbtwin/dbtwin/replay"
 )
 
@@ -252,7 +253,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (_ *DemoReport, err error) {
 			return nil, err
 		}
 	}
-	work, err := os.MkdirTemp("", "dbtwin-demo-")
+	work, err := workdir.Make("", "demo")
 	if err != nil {
 		return nil, fmt.Errorf("create demo scratch directory: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/dbtwin/dbtwin/clone/local"
 	"github.com/dbtwin/dbtwin/clone/server"
 	"github.com/dbtwin/dbtwin/compare"
+	"github.com/dbtwin/dbtwin/internal/workdir"
 	"github.com/dbtwin/dbtwin/masking"
 	"github.com/dbtwin/dbtwin/migrate"
 	"github.com/dbtwin/dbtwin/replay"
@@ -314,7 +315,7 @@ func (r *runner) run(ctx context.Context) (_ *compare.Report, err error) {
 		return rep, r.writeReports(rep)
 	}
 
-	if r.tempDir, err = os.MkdirTemp(r.opts.TempDir, "dbtwin-run-"+r.runID+"-"); err != nil {
+	if r.tempDir, err = workdir.Make(r.opts.TempDir, "run-"+r.runID); err != nil {
 		return nil, fmt.Errorf("create the run's scratch directory: %w", err)
 	}
 	defer func() {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,6 +159,8 @@ func TestCloneEndToEnd(t *testing.T) {
 
 func TestSandboxCommands(t *testing.T) {
 	stateDir := localtest.StateDir(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // what gc sweeps
 	code, stdout, stderr := dbtwin(t, "sandbox", "ls", "--state-dir", stateDir)
 	if code != 0 || !strings.Contains(stdout, "no sandboxes") {
 		t.Fatalf("sandbox ls on an empty state dir: exit %d\n%s\n%s", code, stdout, stderr)
@@ -188,6 +192,20 @@ func TestSandboxCommands(t *testing.T) {
 	code, stdout, _ = dbtwin(t, "gc", "--state-dir", stateDir)
 	if code != 0 || !strings.Contains(stdout, "nothing to remove") {
 		t.Fatalf("gc touched a kept sandbox:\n%s", stdout)
+	}
+	// gc removes the scratch directory of a dbtwin process that is gone
+	// (a killed run's), and still not the kept sandbox.
+	exited := exec.Command("true")
+	if err := exited.Run(); err != nil {
+		t.Fatal(err)
+	}
+	abandoned := filepath.Join(tmp, fmt.Sprintf("dbtwin-run-x1-pid%d-42", exited.Process.Pid))
+	if err := os.MkdirAll(filepath.Join(abandoned, "workload.jsonl"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = dbtwin(t, "gc", "--state-dir", stateDir)
+	if _, err := os.Stat(abandoned); code != 0 || !os.IsNotExist(err) || !strings.Contains(stdout, "removed scratch directory "+abandoned) || strings.Contains(stdout, name) {
+		t.Fatalf("gc did not remove only the abandoned scratch directory (exit %d, stat %v):\n%s", code, err, stdout)
 	}
 	code, stdout, stderr = dbtwin(t, "sandbox", "down", name, "--state-dir", stateDir)
 	if code != 0 || !strings.Contains(stdout, "removed "+name) {

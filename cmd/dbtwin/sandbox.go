@@ -9,6 +9,7 @@ import (
 	"github.com/dbtwin/dbtwin/clone"
 	"github.com/dbtwin/dbtwin/clone/local"
 	"github.com/dbtwin/dbtwin/internal/termtable"
+	"github.com/dbtwin/dbtwin/internal/workdir"
 )
 
 func runSandbox(ctx context.Context, e *env, args []string) error {
@@ -148,7 +149,9 @@ func runGC(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("gc", "[--all] [--target DSN]",
 		`Remove embedded sandboxes whose owning dbtwin process is gone: what a
 crashed or killed run left behind. Sandboxes of runs still going are never
-touched; kept ones ('sandbox up') only with --all.
+touched; kept ones ('sandbox up') only with --all. Also removes the scratch
+directories (dbtwin-*-pid<PID>-* in $TMPDIR) of dbtwin processes that are
+gone: a killed run's prepared workload holds its queries' unmasked values.
 
 With --target, also drop the temporary "<db>__dbtwin_tmp_<id>" databases that
 a killed 'dbtwin clone' left on that server (never one with open sessions).`, e)
@@ -162,6 +165,13 @@ a killed 'dbtwin clone' left on that server (never one with open sessions).`, e)
 		return usagef(fs, "unexpected argument %q", fs.Arg(0))
 	}
 	removed, err := local.GC(ctx, c.stateDir, local.GCOptions{IncludeKept: *all})
+	if err == nil {
+		var dirs []string
+		dirs, err = workdir.Sweep("")
+		for _, d := range dirs {
+			removed = append(removed, "scratch directory "+d)
+		}
+	}
 	if *target != "" && err == nil {
 		var dropped []string
 		dropped, err = clone.DropStaleTemps(ctx, *target)
