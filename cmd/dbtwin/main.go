@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/signal"
 	"syscall"
@@ -24,7 +25,30 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	// A reader of our output that goes away (`dbtwin clone … 2>&1 | head`)
+	// ends the run as Ctrl-C does, cleanup included. By default Go kills a
+	// program whose write to a closed pipe on stdout or stderr fails, with
+	// SIGPIPE, before anything is torn down; once SIGPIPE is caught, the
+	// write returns EPIPE instead, which cancels the run.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	ctx, cancel := context.WithCancel(ctx)
+	code := run(ctx, os.Args[1:], os.Stdin, pipeWatch{os.Stdout, cancel}, pipeWatch{os.Stderr, cancel})
+	cancel()
 	stop()
 	os.Exit(code)
+}
+
+// pipeWatch is stdout or stderr: a write that finds the pipe's reader gone
+// cancels the run.
+type pipeWatch struct {
+	*os.File
+	cancel context.CancelFunc
+}
+
+func (w pipeWatch) Write(b []byte) (int, error) {
+	n, err := w.File.Write(b)
+	if errors.Is(err, syscall.EPIPE) {
+		w.cancel()
+	}
+	return n, err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,16 +27,25 @@ func TestMain(m *testing.M) {
 
 // TestSignalTearsDown interrupts `dbtwin demo` in the middle of cloning
 // (the demo's source cluster and the run's sandbox are both up then),
-// with SIGINT (Ctrl-C) and with SIGTERM (a CI runner cancelling a job), and
-// checks that the process exits with code 2 and leaves no sandbox, no
-// server process and no files behind.
+// with SIGINT (Ctrl-C), with SIGTERM (a CI runner cancelling a job) and by
+// closing the pipe its log goes to (`dbtwin demo 2>&1 | head`), and checks
+// that the process exits with code 2 and leaves no sandbox, no server
+// process and no files behind, its scratch directories included.
 func TestSignalTearsDown(t *testing.T) {
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal // 0: close the reading end of stderr's pipe
+	}{
+		{"SIGINT", syscall.SIGINT},
+		{"SIGTERM", syscall.SIGTERM},
+		{"closed log pipe", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			stateDir := localtest.StateDir(t)
+			tmp := t.TempDir()
 
 			cmd := exec.Command(os.Args[0], "demo", "--scale", "0.1", "--tenants", "2", "--state-dir", stateDir, "--report-dir", t.TempDir())
-			cmd.Env = append(os.Environ(), "DBTWIN_TEST_MAIN=1")
+			cmd.Env = append(os.Environ(), "DBTWIN_TEST_MAIN=1", "TMPDIR="+tmp)
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -73,35 +83,45 @@ func TestSignalTearsDown(t *testing.T) {
 			}
 
 			time.Sleep(50 * time.Millisecond) // into the copy
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			rest := make(chan string)
-			go func() {
-				var b strings.Builder
-				for sc.Scan() {
-					b.WriteString(sc.Text() + "\n")
+			rest := make(chan string, 1)
+			if tc.sig == 0 {
+				// Nobody reads the log any more: the next line the
+				// process writes meets a closed pipe.
+				stderr.Close()
+				rest <- ""
+			} else {
+				if err := cmd.Process.Signal(tc.sig); err != nil {
+					t.Fatal(err)
 				}
-				rest <- b.String()
-			}()
+				go func() {
+					var b strings.Builder
+					for sc.Scan() {
+						b.WriteString(sc.Text() + "\n")
+					}
+					rest <- b.String()
+				}()
+			}
 			err = cmd.Wait()
 			tail := <-rest
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 				t.Fatalf("exit: %v, want exit code 2; stderr after the signal:\n%s", err, tail)
 			}
-			if !strings.Contains(tail, "interrupted") {
+			if tc.sig != 0 && !strings.Contains(tail, "interrupted") {
 				t.Errorf("stderr does not say the run was interrupted:\n%s", tail)
 			}
+			if left, _ := filepath.Glob(filepath.Join(tmp, "dbtwin-*")); len(left) != 0 {
+				t.Errorf("scratch directories left behind: %v", left)
+			}
 			if left, _ := local.List(stateDir); len(left) != 0 {
-				t.Errorf("%d sandbox(es) left registered after %s", len(left), sig)
+				t.Errorf("%d sandbox(es) left registered after %s", len(left), tc.name)
 			}
 			for i, r := range recs {
 				if _, err := os.Stat(r.Dir); !errors.Is(err, os.ErrNotExist) {
-					t.Errorf("sandbox directory %s left behind after %s", r.Dir, sig)
+					t.Errorf("sandbox directory %s left behind after %s", r.Dir, tc.name)
 				}
 				if syscall.Kill(serverPIDs[i], 0) == nil {
-					t.Errorf("server pid %d still runs after %s", serverPIDs[i], sig)
+					t.Errorf("server pid %d still runs after %s", serverPIDs[i], tc.name)
 				}
 			}
 		})

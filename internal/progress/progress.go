@@ -22,7 +22,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,8 +33,10 @@ import (
 )
 
 // IsTerminal reports whether w is a terminal, which is when bars make sense.
+// w is one when it is an *os.File, or wraps one and says which through an
+// Fd method as *os.File does, on a terminal.
 func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := w.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
