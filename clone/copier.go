@@ -43,8 +43,9 @@ type Options struct {
 	// is ever logged with its password.
 	Logger *slog.Logger
 
-	// Progress receives phase and per-table events; nil means none.
-	// internal/progress renders them on a terminal or as log lines.
+	// Progress receives phase and per-table events; nil means none, and
+	// Logger has them at debug level instead. internal/progress renders
+	// them on a terminal or as log lines.
 	Progress Progress
 
 	// SplitThreshold: a table of at least this many bytes that is also more
@@ -300,8 +301,17 @@ func runPhase(ctx context.Context, o Options, res *Result, name string, fn func(
 		return err
 	}
 	o.Progress.PhaseDone(p)
-	o.Logger.Debug("phase done", "phase", name, "duration", p.Duration.Round(time.Millisecond))
+	if o.logsEvents() {
+		o.Logger.Debug("phase done", "phase", name, "duration", p.Duration.Round(time.Millisecond))
+	}
 	return nil
+}
+
+// logsEvents reports whether the log, rather than a Progress the caller
+// gave (which reports them itself), has the phase and table events.
+func (o Options) logsEvents() bool {
+	_, none := o.Progress.(nopProgress)
+	return none
 }
 
 // fill builds the clone in the temporary database.
@@ -897,8 +907,10 @@ func (c *cloner) copyJob(ctx context.Context, w *worker, j job) error {
 		c.res.Rows += r.Rows
 		c.res.Bytes += r.Bytes
 		c.mu.Unlock()
-		c.o.Logger.Debug("table copied", "table", name, "rows", r.Rows, "bytes", r.Bytes,
-			"chunks", r.Chunks, "format", r.Format, "duration", r.Duration)
+		if c.o.logsEvents() {
+			c.o.Logger.Debug("table copied", "table", name, "rows", r.Rows, "bytes", r.Bytes,
+				"chunks", r.Chunks, "format", r.Format, "duration", r.Duration)
+		}
 		c.o.Progress.TableDone(r)
 	}
 	return nil

@@ -104,3 +104,26 @@ func TestGroupFirstErrorCancelsOthers(t *testing.T) {
 		t.Errorf("Wait = %v, want boom", err)
 	}
 }
+
+// TestEventsLoggedOnce: a caller's Progress reports phase and table events
+// (as log lines when it renders no bars), so the clone's own log has them
+// only when there is none; with both, a debug log showed each twice.
+func TestEventsLoggedOnce(t *testing.T) {
+	tests := []struct {
+		name     string
+		progress Progress
+		want     bool
+	}{
+		{"no Progress", nil, true},
+		{"a caller's Progress", recordingProgress{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (Options{Progress: tt.progress}).withDefaults().logsEvents(); got != tt.want {
+				t.Errorf("logsEvents() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+type recordingProgress struct{ nopProgress }
