@@ -31,9 +31,9 @@ func main() {
 	// SIGPIPE, before anything is torn down; once SIGPIPE is caught, the
 	// write returns EPIPE instead, which cancels the run.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
 	code := run(ctx, os.Args[1:], os.Stdin, pipeWatch{os.Stdout, cancel}, pipeWatch{os.Stderr, cancel})
-	cancel()
+	cancel(nil)
 	stop()
 	os.Exit(code)
 }
@@ -42,13 +42,13 @@ func main() {
 // cancels the run.
 type pipeWatch struct {
 	*os.File
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 }
 
 func (w pipeWatch) Write(b []byte) (int, error) {
 	n, err := w.File.Write(b)
 	if errors.Is(err, syscall.EPIPE) {
-		w.cancel()
+		w.cancel(errOutputClosed)
 	}
 	return n, err
 }

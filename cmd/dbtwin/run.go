@@ -110,6 +110,10 @@ func usagef(fs *pflag.FlagSet, format string, a ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, a...), flags: fs}
 }
 
+// errOutputClosed is why a run stops when the reader of its standard output
+// or standard error goes away (`dbtwin clone … | head`).
+var errOutputClosed = errors.New("the pipe its output went to was closed")
+
 func exitCode(ctx context.Context, e *env, name string, err error) int {
 	switch {
 	case err == nil:
@@ -128,7 +132,11 @@ func exitCode(ctx context.Context, e *env, name string, err error) int {
 		return exitError
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		fmt.Fprintf(e.stderr, "dbtwin %s: interrupted; everything this run started was torn down\n", name)
+		why := "interrupted"
+		if errors.Is(context.Cause(ctx), errOutputClosed) {
+			why = "stopped: " + errOutputClosed.Error()
+		}
+		fmt.Fprintf(e.stderr, "dbtwin %s: %s; everything this run started was torn down\n", name, why)
 		return exitError
 	}
 	msg := err.Error()
