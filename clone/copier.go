@@ -511,7 +511,7 @@ func openSource(ctx context.Context, dsn string) (*source, error) {
 	s.cfg = cfg
 	s.conn, err = pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to source %s: %w", s.desc, err)
+		return nil, connectError("source "+s.desc, "--source", err)
 	}
 	ok := false
 	defer func() {
@@ -596,7 +596,7 @@ const sessionSetup = "SET datestyle = ISO; SET intervalstyle = postgres; SET ext
 func (s *source) connectWorker(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.ConnectConfig(ctx, s.cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to source %s: %w", s.desc, err)
+		return nil, connectError("source "+s.desc, "--source", err)
 	}
 	for _, sql := range []string{
 		sessionSetup + "; SET row_security = off",

@@ -82,7 +82,7 @@ func prepareTarget(ctx context.Context, dsn string, replace bool, log *slog.Logg
 		if isSQLState(err, "3D000") { // invalid_catalog_name: no such database, try the next
 			continue
 		}
-		return nil, fmt.Errorf("connect to target server %s: %w", pgdsn.Describe(mdsn), err)
+		return nil, connectError("target server "+pgdsn.Describe(mdsn), "--target", err)
 	}
 	if conn == nil {
 		return nil, fmt.Errorf("connect to target server %s: neither database postgres nor template1 exists", t.desc)
@@ -108,7 +108,7 @@ func prepareTarget(ctx context.Context, dsn string, replace bool, log *slog.Logg
 			t.exists = false
 			return t, nil
 		}
-		return nil, fmt.Errorf("connect to target %s: %w", t.desc, err)
+		return nil, connectError("target "+t.desc, "--target", err)
 	}
 	defer tconn.Close(context.WithoutCancel(ctx))
 	var nonEmpty bool

@@ -415,7 +415,7 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 					_, err := clone.Clone(ctx, "host=127.0.0.1 port=1 user=app dbname=shop connect_timeout=5", target, clone.Options{})
 					return err
 				},
-				want: []string{"connect to source app@127.0.0.1:1/shop"},
+				want: []string{"connect to source app@127.0.0.1:1/shop", "no server listens there: check the host and port in --source"},
 			},
 			{
 				name: "wrong password",
@@ -423,7 +423,7 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 					_, err := clone.Clone(ctx, tcpWrong, target, clone.Options{})
 					return err
 				},
-				want:    []string{"connect to source dbtwin@127.0.0.1:", "password authentication failed"},
+				want:    []string{"connect to source dbtwin@127.0.0.1:", "password authentication failed", "check the user and password in --source"},
 				notWant: "wr0ngpw",
 			},
 			{
@@ -432,7 +432,7 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 					_, err := clone.Clone(ctx, c.DSN("nope"), target, clone.Options{})
 					return err
 				},
-				want: []string{"connect to source", `database "nope" does not exist`},
+				want: []string{"connect to source", `database "nope" does not exist`, "check the database name in --source"},
 			},
 			{
 				name: "source role without SELECT",
@@ -448,7 +448,7 @@ CREATE ROLE nosy LOGIN; -- may connect, may read nothing`)
 					_, err := clone.Clone(ctx, src, "host=127.0.0.1 port=1 user=app dbname=shop connect_timeout=5", clone.Options{})
 					return err
 				},
-				want: []string{"connect to target server app@127.0.0.1:1/postgres"},
+				want: []string{"connect to target server app@127.0.0.1:1/postgres", "no server listens there: check the host and port in --target"},
 			},
 			{
 				name: "target is the source",

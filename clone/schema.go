@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/dbtwin/dbtwin/internal/pgbin"
 	"github.com/dbtwin/dbtwin/internal/pgdsn"
@@ -289,6 +291,40 @@ func toolHint(err error) string {
 		return "pg_dump is older than the source server: install newer PostgreSQL client programs and point --pg-bindir at them"
 	}
 	return ""
+}
+
+// connectHint returns advice for a failed connection to the server a DSN
+// given as flag (--source, --target) names, or "" when there is none.
+func connectHint(err error, flag string) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "3D000": // invalid_catalog_name
+			return "check the database name in " + flag
+		case "28P01", "28000": // invalid_password, invalid_authorization_specification
+			return "check the user and password in " + flag + ": the DSN's password=, PGPASSWORD or ~/.pgpass, and pg_hba.conf on that server"
+		case "53300": // too_many_connections
+			return "the server has no connection slot left: dbtwin needs --jobs + 2 sessions; lower --jobs or raise max_connections"
+		}
+		return ""
+	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
+		return "no server listens there: check the host and port in " + flag + ", and that the server runs"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "the host did not answer in time: check the host in " + flag + " and any firewall between"
+	}
+	return ""
+}
+
+// connectError is the error for a failed connection to what (`source
+// "app@db:5432/shop"`), with connectHint's advice.
+func connectError(what, flag string, err error) error {
+	if h := connectHint(err, flag); h != "" {
+		return fmt.Errorf("connect to %s: %w (%s)", what, err, h)
+	}
+	return fmt.Errorf("connect to %s: %w", what, err)
 }
 
 // withHint appends toolHint's advice to err's message, keeping err in the
