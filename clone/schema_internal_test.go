@@ -2,8 +2,11 @@ package clone
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -145,3 +148,43 @@ func TestPostDataSortMemory(t *testing.T) {
 		})
 	}
 }
+
+func TestConnectHint(t *testing.T) {
+	dial := func(err error) error {
+		return fmt.Errorf("failed to connect: %w", &net.OpError{Op: "dial", Net: "tcp", Err: err})
+	}
+	tests := []struct {
+		name string
+		err  error
+		want string // "" for no hint
+	}{
+		{"no such database", &pgconn.PgError{Code: "3D000"}, "check the database name in --source"},
+		{"wrong password", &pgconn.PgError{Code: "28P01"}, "check the user and password in --source"},
+		{"no such role", &pgconn.PgError{Code: "28000"}, "check the user and password in --source"},
+		{"no connection slot", &pgconn.PgError{Code: "53300"}, "no connection slot left"},
+		{"other server error", &pgconn.PgError{Code: "57P03"}, ""},
+		{"nothing on the TCP port", dial(syscall.ECONNREFUSED), "no server listens there: check the host and port in --source"},
+		{"no socket file", dial(syscall.ENOENT), "no server listens there"},
+		{"no answer", dial(timeoutError{}), "the host did not answer in time"},
+		{"something else", errors.New("tls: handshake failure"), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := connectHint(tt.err, "--source")
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("connectHint = %q, want one containing %q", got, tt.want)
+			}
+			err := connectError("source x", "--source", tt.err)
+			if !errors.Is(err, tt.err) {
+				t.Errorf("connectError lost the cause: %v", err)
+			}
+		})
+	}
+}
+
+// timeoutError is a net.Error that timed out, as a dial past its deadline.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
