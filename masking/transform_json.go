@@ -322,19 +322,33 @@ type jnode struct {
 }
 
 type jsonParser struct {
-	s     []byte
-	i     int
-	nodes []jnode // the current chunk nodes are allocated from
+	s []byte
+	i int
+	// chunks are where nodes come from, a fixed-size chunk at a time (a
+	// chunk is never grown, so pointers into it stay valid); used counts
+	// the nodes handed out. reset keeps them for the next document.
+	chunks [][]jnode
+	used   int
 }
 
-// node returns a new node of kind k, allocated a chunk at a time (a chunk
-// is never grown, so pointers into it stay valid).
+const jsonChunk = 16
+
+// reset makes p parse s, reusing the nodes of the document it parsed
+// before (which must no longer be used) and their keys' and values' room.
+func (p *jsonParser) reset(s []byte) {
+	p.s, p.i, p.used = s, 0, 0
+}
+
+// node returns a new node of kind k.
 func (p *jsonParser) node(k byte) *jnode {
-	if len(p.nodes) == cap(p.nodes) {
-		p.nodes = make([]jnode, 0, 16)
+	c, j := p.used/jsonChunk, p.used%jsonChunk
+	if c == len(p.chunks) {
+		p.chunks = append(p.chunks, make([]jnode, jsonChunk))
 	}
-	p.nodes = append(p.nodes, jnode{kind: k})
-	return &p.nodes[len(p.nodes)-1]
+	p.used++
+	n := &p.chunks[c][j]
+	*n = jnode{kind: k, keys: n.keys[:0], vals: n.vals[:0]}
+	return n
 }
 
 func (p *jsonParser) space() {
