@@ -87,7 +87,7 @@ func findPII(s []byte, enabled *[numFindKinds]bool) []finding {
 		}
 	}
 	if enabled[findEmail] && hasAt {
-		findInRuns(reEmail, s, emailRunes, '@', atLeastOne, func(a, b int) { add(a, b, findEmail) })
+		findEmails(s, func(a, b int) { add(a, b, findEmail) })
 	}
 	if enabled[findName] {
 		findSignOffs(s, func(a, b int) { add(a, b, findName) })
@@ -286,8 +286,52 @@ func findInRuns(re *regexp.Regexp, s []byte, in *runeSet, trigger byte, enough f
 	}
 }
 
-// atLeastOne: a reEmail match holds an @.
-func atLeastOne(_ []byte, hits int) bool { return hits >= 1 }
+// findEmails calls f with the matches reEmail.FindAllIndex(s, -1)
+// returns. As findInRuns would: a match holds an @ and lies inside one
+// maximal run of emailRunes, so only the runs around each @ are matched;
+// they are found from the @ outwards (UTF-8 decodes alike both ways), and
+// the rest of the text is not looked at byte by byte.
+func findEmails(s []byte, f func(a, b int)) {
+	for from := 0; from < len(s); {
+		k := bytes.IndexByte(s[from:], '@')
+		if k < 0 {
+			return
+		}
+		a, b := from+k, from+k+1
+		for a > 0 {
+			r, n := rune(s[a-1]), 1
+			if r >= utf8.RuneSelf {
+				r, n = utf8.DecodeLastRune(s[:a])
+			}
+			if !emailRunes.has(r) {
+				break
+			}
+			a -= n
+		}
+		for b < len(s) {
+			r, n := rune(s[b]), 1
+			if r >= utf8.RuneSelf {
+				r, n = utf8.DecodeRune(s[b:])
+			}
+			if !emailRunes.has(r) {
+				break
+			}
+			b += n
+		}
+		for _, m := range reEmail.FindAllIndex(s[a:b], -1) {
+			f(a+m[0], a+m[1])
+		}
+		from = b
+	}
+}
+
+// has reports whether r is in the set.
+func (rs *runeSet) has(r rune) bool {
+	if r < utf8.RuneSelf {
+		return rs.ascii[r]
+	}
+	return rs.other(r)
+}
 
 // phoneDigitsEnough: findPII keeps a rePhone match with nine digits, or
 // seven after a "+"; a run with fewer holds none.

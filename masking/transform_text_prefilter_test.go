@@ -132,6 +132,9 @@ func piiCorpus() []string {
 		// Runs of phone characters around the seven and nine digits a phone needs.
 		"+1 234 5678", "+12 345 67", "+1234567", "123 4567 8", "123-456-789", "12.345.67", "x+1234567y", "(12) 345-67", "+(1) 23-456-78",
 		"205173b1-f9e2-4101-b4a4-0ecc386cb73d", "2024-01-02", "+ 1 2 3 4 5 6 7",
+		// Around an @, where findEmails looks for its run in both directions:
+		// broken and valid UTF-8, several @ in one run, @ at either end.
+		"\xc3\xc3\xa9@x.de", "é\xe2\x82@b.cd", "\xe2\x82\xc3\xa9@b.cd", "@a.bc@d.ef", "a@b.cd\xe2\x82\xac", "x@ü.de", "ü@x.dé", "a@b.cd@", "@",
 	}
 	words := []string{"hello", "the", "call", "me", "at", "or", "Hi", "please", "email", "card", "number", "IBAN", "from", "ip"}
 	r := rand.New(rand.NewPCG(1, 2))
