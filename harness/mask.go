@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"time"
 
 	"github.com/dbtwin/dbtwin/clone"
 	"github.com/dbtwin/dbtwin/internal/pgbin"
@@ -78,10 +80,21 @@ func MaskedClone(ctx context.Context, sourceDSN, targetDSN string, rules *maskin
 		return nil, nil, err
 	}
 	// The clone built its keys over the masked rows: they stand for the
-	// audit's own counts.
+	// audit's own counts. The audit reads every masked column of the clone
+	// again, which takes a while on a large database: the log says so.
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log.Info("auditing the masked clone: keys over the masked rows, and no sampled original value in it", "database", pgdsn.Describe(targetDSN))
+	start := time.Now()
 	audit, err := masking.Audit(ctx, sourceDSN, targetDSN, plan, masking.AuditOptions{TrustConstraints: true, Jobs: opts.Jobs})
 	if err == nil {
 		err = audit.Err()
+	}
+	if audit != nil {
+		log.Info("masked clone audited", "constraints", len(audit.Constraints), "columns", len(audit.Columns),
+			"passed", err == nil, "duration", time.Since(start).Round(time.Millisecond))
 	}
 	if err != nil {
 		if derr := dropDatabase(context.WithoutCancel(ctx), targetDSN); derr != nil {
