@@ -308,11 +308,16 @@ func connectHint(err error, flag string) string {
 		}
 		return ""
 	}
-	var ne net.Error
+	// Only what dialling the server says: a missing certificate file is
+	// ENOENT too.
+	var dial *net.OpError
+	if !errors.As(err, &dial) || dial.Op != "dial" {
+		return ""
+	}
 	switch {
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
+	case errors.Is(dial, syscall.ECONNREFUSED), errors.Is(dial, syscall.ENOENT):
 		return "no server listens there: check the host and port in " + flag + ", and that the server runs"
-	case errors.As(err, &ne) && ne.Timeout():
+	case dial.Timeout():
 		return "the host did not answer in time: check the host in " + flag + " and any firewall between"
 	}
 	return ""

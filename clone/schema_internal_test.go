@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -167,6 +168,7 @@ func TestConnectHint(t *testing.T) {
 		{"no socket file", dial(syscall.ENOENT), "no server listens there"},
 		{"no answer", dial(timeoutError{}), "the host did not answer in time"},
 		{"something else", errors.New("tls: handshake failure"), ""},
+		{"a missing file, not a dial", &os.PathError{Op: "open", Path: "/etc/certs/root.crt", Err: syscall.ENOENT}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
