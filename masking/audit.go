@@ -356,6 +356,9 @@ type auditor struct {
 	buf   []byte
 	json  jsonParser            // reused for each JSON value
 	paths map[string][]pathStep // JSON path rules, parsed once
+	// only, when set, holds the domains whose values are wanted: free
+	// text is searched for those kinds only (see scanUnit.scan).
+	only map[string]map[leakKey]bool
 }
 
 // auditKey is what one audit hashes under: two seeds of hash/maphash,
@@ -459,7 +462,7 @@ func (a *auditor) scrubPairs(sd ScrubDomains, v []byte, f func(string, []byte)) 
 		if names[k] == "" {
 			names[k] = findKindNames[k]
 		}
-		on[k] = names[k] != "off"
+		on[k] = names[k] != "off" && (a.only == nil || a.only[names[k]] != nil)
 	}
 	for _, fd := range findPII(v, &on) {
 		f(names[fd.kind], v[fd.start:fd.end])
@@ -762,7 +765,13 @@ func scanWide(ctx context.Context, conn *pgx.Conn, dsn string, plan *Plan, key a
 				}
 				defer c.Close(context.WithoutCancel(ctx))
 			}
+			// The scan looks only for the domains that have sampled
+			// originals (sets): free text is not searched for kinds none
+			// of whose values could count. A kind left out no longer keeps
+			// the searched ones off a span it held, so they find what they
+			// found before, or more, never less.
 			a := newAuditor(plan, key)
+			a.only = sets
 			for u := range queue {
 				if ctx.Err() != nil {
 					return

@@ -118,6 +118,10 @@ func testAuditFixture(t *testing.T, ctx context.Context, env *dbEnv) {
 	if _, err := dst.Exec(ctx, `UPDATE audit_log SET payload = payload || jsonb_build_object('email', $1::text) WHERE id = (SELECT min(id) FROM audit_log)`, email); err != nil {
 		t.Fatal(err)
 	}
+	// And in free text, where only the scrub's search of the text finds it.
+	if _, err := dst.Exec(ctx, `UPDATE support_tickets SET body = body || ' Please write to ' || $1 || ' instead.' WHERE id = (SELECT min(id) FROM support_tickets)`, email); err != nil {
+		t.Fatal(err)
+	}
 	// Trusted or not, a key the clone lost is counted.
 	rep, err = Audit(ctx, env.c.DSN(env.src), env.c.DSN("masked_audit"), plan, AuditOptions{TrustConstraints: true})
 	if err != nil {
@@ -129,6 +133,7 @@ func testAuditFixture(t *testing.T, ctx context.Context, env *dbEnv) {
 	}
 	for _, want := range []string{"primary key users_pkey on public.users: 1 violation(s)", "leak: public.users.email (domain customer_email):", "1 leaked",
 		"leak: public.audit_log.payload (domain public.audit_log.payload):",
+		"leak: public.support_tickets.body (domain public.support_tickets.body):",
 		"leak: public.users.postal_code (domain postcode):"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
