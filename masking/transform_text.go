@@ -32,7 +32,11 @@ func anchored(pattern string) *regexp.Regexp { return regexp.MustCompile(`\A(?:`
 
 // What the free-text scrub finds. Compiled once, never changed.
 var (
-	reEmail       = regexp.MustCompile(`[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}`)
+	reEmail = regexp.MustCompile(`[\p{L}\p{N}._%+\-]+@[\p{L}\p{N}\-]+(?:\.[\p{L}\p{N}\-]+)*\.\p{L}{2,}`)
+	// reEmailASCII is reEmail for text that is all ASCII, where \p{L} is
+	// [A-Za-z] and \p{N} is [0-9]: the same matches, without looking up
+	// Unicode's tables for every byte.
+	reEmailASCII  = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}`)
 	rePhone       = regexp.MustCompile(`(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{1,4}\)[ .\-]?)?[0-9](?:[ .\-/]?[0-9]){5,15}`)
 	reIPv6        = regexp.MustCompile(`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}`)
 	reIBANAt      = anchored(ibanPattern)
@@ -298,10 +302,12 @@ func findEmails(s []byte, f func(a, b int)) {
 			return
 		}
 		a, b := from+k, from+k+1
+		ascii := true
 		for a > 0 {
 			r, n := rune(s[a-1]), 1
 			if r >= utf8.RuneSelf {
 				r, n = utf8.DecodeLastRune(s[:a])
+				ascii = false
 			}
 			if !emailRunes.has(r) {
 				break
@@ -312,13 +318,18 @@ func findEmails(s []byte, f func(a, b int)) {
 			r, n := rune(s[b]), 1
 			if r >= utf8.RuneSelf {
 				r, n = utf8.DecodeRune(s[b:])
+				ascii = false
 			}
 			if !emailRunes.has(r) {
 				break
 			}
 			b += n
 		}
-		for _, m := range reEmail.FindAllIndex(s[a:b], -1) {
+		re := reEmail
+		if ascii {
+			re = reEmailASCII
+		}
+		for _, m := range re.FindAllIndex(s[a:b], -1) {
 			f(a+m[0], a+m[1])
 		}
 		from = b
