@@ -29,7 +29,7 @@ bench: bench-go bench-clone bench-mask bench-replay
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## bench-clone: ~1 GB fixture; dbtwin clone vs pg_dump -Fd -j2 + pg_restore -j2 vs pg_dump | psql vs template copy
+## bench-clone: ~1 GB fixture; dbtwin clone vs pg_dump -Fd -j2 + pg_restore -j2 vs pg_dump | psql; template copy vs cp of the same files
 bench-clone: build
 	$(GO) run ./internal/benchclone --dbtwin $(BIN) --scale $(BENCH_SCALE)
 
