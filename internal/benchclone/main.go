@@ -151,7 +151,6 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 			}
 		}
 	}
-	withAnalyze := ms[len(ms)-1]
 
 	// dbtwin on a database 1/8 the size: peak RSS must not follow size.
 	smallM, err := timed(ctx, "dbtwin clone (1/8 size)", exec.Command(bin, "clone", "--source", c.DSN("source_small"), "--target", c.DSN("t_small"), "--jobs", fmt.Sprint(jobs)))
@@ -174,19 +173,24 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 		}
 	}
 
+	// The measurements in the order measureRound returns them.
+	const iDbtwin, iRestore, iPsql, iTemplate, iCp, iRestoreAnalyze = 0, 1, 2, 3, 4, 5
 	later := "round 1"
-	if nRounds > 1 {
+	switch {
+	case nRounds == 2:
+		later = "round 2"
+	case nRounds > 2:
 		later = fmt.Sprintf("best of rounds 2-%d", nRounds)
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\nmethod\twall (%s)\tCPU client + server\tpeak RSS (client)\tvs dbtwin\twall (round 1)\tnote\n", later)
 	for i, m := range ms {
 		rss := "-"
-		if m.peakRSS > 0 && m.name != withAnalyze.name {
+		if m.peakRSS > 0 && i != iRestoreAnalyze {
 			rss = fmt.Sprintf("%.0f MB", float64(m.peakRSS)/1024)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fx\t%s\t%s\n", m.name, m.wall.Round(time.Millisecond), cpuString(m.cpu), rss,
-			m.wall.Seconds()/ms[0].wall.Seconds(), cold[i].wall.Round(time.Millisecond), m.note)
+			m.wall.Seconds()/ms[iDbtwin].wall.Seconds(), cold[i].wall.Round(time.Millisecond), m.note)
 	}
 	fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f MB\t\t\t%s\n", smallM.name, smallM.wall.Round(time.Millisecond), "-", float64(smallM.peakRSS)/1024, "same clone of a source 1/8 the size")
 	tw.Flush()
@@ -206,8 +210,6 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 		}
 		return v
 	}
-	// The measurements in the order measureRound returns them.
-	const iDbtwin, iRestore, iPsql, iTemplate, iCp, iRestoreAnalyze = 0, 1, 2, 3, 4, 5
 	check(out, "dbtwin / (pg_dump -Fd + pg_restore)", ratio(iDbtwin, iRestore), "<= 0.70", func(v float64) bool { return v <= 0.70 })
 	check(out, "dbtwin / (pg_dump | psql)", ratio(iDbtwin, iPsql), "< 1.00", func(v float64) bool { return v < 1 })
 	check(out, "template copy / dbtwin", ratio(iTemplate, iDbtwin), "<= 0.30", func(v float64) bool { return v <= 0.30 })
