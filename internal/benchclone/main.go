@@ -203,25 +203,23 @@ func run(ctx context.Context, dbtwin string, scale float64, jobs, nRounds int, o
 		fmt.Fprintf(out, " %8s", "later")
 	}
 	fmt.Fprintln(out)
-	ratio := func(a, b int) []float64 {
+	// ratio returns of(a) / of(b) under each condition.
+	ratio := func(a, b int, of func(measurement) time.Duration) []float64 {
 		var v []float64
 		for _, cond := range conditions {
-			v = append(v, cond[a].wall.Seconds()/cond[b].wall.Seconds())
+			v = append(v, of(cond[a]).Seconds()/of(cond[b]).Seconds())
 		}
 		return v
 	}
-	check(out, "dbtwin / (pg_dump -Fd + pg_restore)", ratio(iDbtwin, iRestore), "<= 0.70", func(v float64) bool { return v <= 0.70 })
-	check(out, "dbtwin / (pg_dump | psql)", ratio(iDbtwin, iPsql), "< 1.00", func(v float64) bool { return v < 1 })
-	check(out, "template copy / dbtwin", ratio(iTemplate, iDbtwin), "<= 0.30", func(v float64) bool { return v <= 0.30 })
-	check(out, "template copy / cp of the same files", ratio(iTemplate, iCp), "", nil)
-	check(out, "dbtwin / (pg_dump + pg_restore + analyze)", ratio(iDbtwin, iRestoreAnalyze), "", nil)
+	wall := func(m measurement) time.Duration { return m.wall }
+	check(out, "dbtwin / (pg_dump -Fd + pg_restore)", ratio(iDbtwin, iRestore, wall), "<= 0.70", func(v float64) bool { return v <= 0.70 })
+	check(out, "dbtwin / (pg_dump | psql)", ratio(iDbtwin, iPsql, wall), "< 1.00", func(v float64) bool { return v < 1 })
+	check(out, "template copy / dbtwin", ratio(iTemplate, iDbtwin, wall), "<= 0.30", func(v float64) bool { return v <= 0.30 })
+	check(out, "template copy / cp of the same files", ratio(iTemplate, iCp, wall), "", nil)
+	check(out, "dbtwin / (pg_dump + pg_restore + analyze)", ratio(iDbtwin, iRestoreAnalyze, wall), "", nil)
 	// CPU time: on a machine whose cores the clone keeps busy, its wall
 	// time cannot go below CPU time / cores.
-	var cpu []float64
-	for _, cond := range conditions {
-		cpu = append(cpu, cond[iDbtwin].cpu.Total().Seconds()/cond[iRestore].cpu.Total().Seconds())
-	}
-	check(out, "dbtwin / (pg_dump -Fd + pg_restore) CPU", cpu, "", nil)
+	check(out, "dbtwin / (pg_dump -Fd + pg_restore) CPU", ratio(iDbtwin, iRestore, func(m measurement) time.Duration { return m.cpu.Total() }), "", nil)
 	fmt.Fprintf(out, "%-42s %8.2f   (%s: dbtwin's CPU time / %d cores)\n", "dbtwin's floor on this machine (s)", (ms[iDbtwin].cpu.Total() / time.Duration(runtime.NumCPU())).Seconds(), later, runtime.NumCPU())
 	fmt.Fprintln(out)
 	check(out, "dbtwin peak RSS (MB)", []float64{float64(ms[iDbtwin].peakRSS) / 1024}, "< 200", func(v float64) bool { return v < 200 })
