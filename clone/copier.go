@@ -55,6 +55,14 @@ type Options struct {
 	// 0 means DefaultSplitThreshold (64 MiB); negative disables splitting.
 	SplitThreshold int64
 
+	// ValidateForeignKeys checks every foreign key against the clone's rows,
+	// as pg_restore does. Otherwise a key the source has validated, between
+	// two plain tables neither of which is masked, is added without that
+	// check when the target role is a superuser (see foreignkeys.go): the
+	// rows are the source's, from one snapshot, so the check cannot fail
+	// unless the source's own rows break the key.
+	ValidateForeignKeys bool
+
 	// Masker rewrites sensitive columns while rows stream, so raw values
 	// never reach the target (package masking's Plan implements it). Nil
 	// copies every table as it is.
@@ -190,7 +198,9 @@ func (e *VersionError) Unwrap() error { return e.Err }
 //     type OIDs deeper (composites, arrays of them) use text COPY.
 //  4. Sequences get the source's values (setval), large objects are copied,
 //     pg_restore --section=post-data --jobs builds indexes, constraints and
-//     triggers in parallel, populated materialized views are refreshed and
+//     triggers in parallel (foreign keys the source has validated, between
+//     unmasked tables, are then added without a check of every row: see
+//     foreignkeys.go), populated materialized views are refreshed and
 //     every table is analyzed (a partitioned table as a whole only where
 //     the source has statistics over it, as autovacuum never makes them).
 //     Autovacuum is off on the clone's tables while it is built, and their
@@ -314,6 +324,35 @@ func (o Options) logsEvents() bool {
 	return none
 }
 
+// planForeignKeys chooses the foreign keys the clone adds without checking
+// their rows (see foreignkeys.go) and returns them with the pg_restore list
+// of post-data entries that leaves them out ("" and none when the clone
+// checks every key, as pg_restore does). tconn is a superuser's session on
+// the temporary database, or the answer is none.
+func (c *cloner) planForeignKeys(ctx context.Context, tconn *pgx.Conn, archive, tmpDesc string) ([]foreignKey, string, error) {
+	if c.o.ValidateForeignKeys {
+		return nil, "", nil
+	}
+	trusted := trustedKeys(c.src.foreignKeys, c.src.tables)
+	if len(trusted) == 0 {
+		return nil, "", nil
+	}
+	super, err := canWriteCatalog(ctx, tconn)
+	if err != nil {
+		return nil, "", fmt.Errorf("read the role of %s: %w", tmpDesc, err)
+	}
+	if !super {
+		c.o.Logger.Debug("the target role is not a superuser: every foreign key is checked on the clone's rows")
+		return nil, "", nil
+	}
+	list, err := c.tools.postDataList(ctx, archive, trusted)
+	if err != nil || list == "" {
+		return nil, "", err
+	}
+	c.o.Logger.Debug("foreign keys taken as valid from the source", "keys", len(trusted))
+	return trusted, list, nil
+}
+
 // fill builds the clone in the temporary database.
 func (c *cloner) fill(ctx context.Context) error {
 	dir, cleanup, err := tempDir()
@@ -344,7 +383,7 @@ func (c *cloner) fill(ctx context.Context) error {
 			return err
 		}
 		tmpDesc = fmt.Sprintf("temporary database %q on %s", c.tgt.tmpName, c.tgt.desc)
-		if err := c.tools.restoreSection(ctx, tmpCI, archive, "pre-data", 1, 0); err != nil {
+		if err := c.tools.restoreSection(ctx, tmpCI, archive, "pre-data", "", 1, 0); err != nil {
 			return fmt.Errorf("restore schema (pre-data) into %s: %w", tmpDesc, withHint(err))
 		}
 		conn, err := connectTarget(ctx, c.tgt.tmpDSN, tmpDesc)
@@ -388,6 +427,10 @@ func (c *cloner) fill(ctx context.Context) error {
 	}
 	var stats *statsPlan
 	err = c.phase(ctx, PhasePostData, func(ctx context.Context) error {
+		trusted, list, err := c.planForeignKeys(ctx, tconn, archive, tmpDesc)
+		if err != nil {
+			return err
+		}
 		g := newGroup(ctx)
 		// Planner statistics are read while the source's snapshot
 		// transaction still holds its locks (they keep every column's type
@@ -435,8 +478,19 @@ func (c *cloner) fill(ctx context.Context) error {
 			for _, t := range c.src.tables {
 				largest = max(largest, t.bytes)
 			}
-			if err := c.tools.restoreSection(ctx, tmpCI, archive, "post-data", c.o.Jobs, postDataSortMemory(largest)); err != nil {
+			if err := c.tools.restoreSection(ctx, tmpCI, archive, "post-data", list, c.o.Jobs, postDataSortMemory(largest)); err != nil {
 				return fmt.Errorf("restore indexes, constraints and triggers (post-data) into %s: %w", tmpDesc, withHint(err))
+			}
+			if len(trusted) == 0 {
+				return nil
+			}
+			conn, err := connectTarget(ctx, c.tgt.tmpDSN, tmpDesc)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(context.WithoutCancel(ctx))
+			if err := addTrustedKeys(ctx, conn, trusted); err != nil {
+				return fmt.Errorf("add foreign keys to %s: %w", tmpDesc, err)
 			}
 			return nil
 		})
@@ -492,6 +546,9 @@ type source struct {
 	// statistics over their inheritance children on the source: which
 	// partitioned tables the clone analyzes as a whole (analyzeAll).
 	parentStats map[string]bool
+	// foreignKeys are the source's validated foreign keys between plain
+	// tables (listForeignKeys).
+	foreignKeys []foreignKey
 	closeOnce   sync.Once
 }
 
@@ -559,6 +616,9 @@ func openSource(ctx context.Context, dsn string) (*source, error) {
 	}
 	if s.parentStats, err = listParentStats(ctx, s.conn); err != nil {
 		return nil, fmt.Errorf("read statistics of source %s: %w", s.desc, err)
+	}
+	if s.foreignKeys, err = listForeignKeys(ctx, s.conn, s.major); err != nil {
+		return nil, fmt.Errorf("read catalog of source %s: %w", s.desc, err)
 	}
 	for batch := range slices.Chunk(s.tables, 500) {
 		names := make([]string, len(batch))

@@ -165,6 +165,12 @@ func (t tools) run(ctx context.Context, program string, args []string, ci connin
 // runWithOptions is run with pgopts, rather than toolPGOptions, as the
 // sessions' PGOPTIONS (after any the user set).
 func (t tools) runWithOptions(ctx context.Context, program string, args []string, ci conninfo, stdin io.Reader, pgopts string) error {
+	return t.runTool(ctx, program, args, ci, stdin, io.Discard, pgopts)
+}
+
+// runTool is runWithOptions with the program's standard output going to
+// stdout.
+func (t tools) runTool(ctx context.Context, program string, args []string, ci conninfo, stdin io.Reader, stdout io.Writer, pgopts string) error {
 	path := t.bin.Program(program)
 	cmd := exec.CommandContext(ctx, path, args...)
 	env := os.Environ()
@@ -179,7 +185,7 @@ func (t tools) runWithOptions(ctx context.Context, program string, args []string
 	cmd.Stdin = stdin
 	tail := &tailWriter{max: 12, secret: ci.password, log: t.log, program: program}
 	cmd.Stderr = tail
-	cmd.Stdout = io.Discard
+	cmd.Stdout = stdout
 	t.log.Debug("run", "program", path, "args", redactArgs(args, ci))
 	err := cmd.Run()
 	tail.flush()
@@ -356,10 +362,14 @@ func (t tools) dumpSchema(ctx context.Context, source conninfo, snapshot, path s
 // restoreSection restores one section ("pre-data" or "post-data") of the
 // archive at path into the database target names, with jobs parallel
 // sessions when jobs > 1. sortMemory, when positive, is post-data's
-// maintenance_work_mem in bytes (postDataSortMemory).
-func (t tools) restoreSection(ctx context.Context, target conninfo, path, section string, jobs int, sortMemory int64) error {
+// maintenance_work_mem in bytes (postDataSortMemory). list, when not "",
+// is a pg_restore --use-list file choosing the entries (postDataList).
+func (t tools) restoreSection(ctx context.Context, target conninfo, path, section, list string, jobs int, sortMemory int64) error {
 	args := []string{"--section=" + section, "--exit-on-error", "--no-password"}
 	args = append(args, restoreFlags...)
+	if list != "" {
+		args = append(args, "--use-list="+list)
+	}
 	if jobs > 1 {
 		args = append(args, fmt.Sprintf("--jobs=%d", jobs))
 	}
