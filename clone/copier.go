@@ -55,13 +55,13 @@ type Options struct {
 	// 0 means DefaultSplitThreshold (64 MiB); negative disables splitting.
 	SplitThreshold int64
 
-	// ValidateForeignKeys checks every foreign key against the clone's rows,
-	// as pg_restore does. Otherwise a key the source has validated, between
-	// two plain tables neither of which is masked, is added without that
-	// check when the target role is a superuser (see foreignkeys.go): the
+	// ValidateConstraints checks every CHECK constraint and foreign key
+	// against the clone's rows, as pg_restore does. Otherwise one the source
+	// has validated, on tables that are not masked, is added without that
+	// check when the target role is a superuser (see constraints.go): the
 	// rows are the source's, from one snapshot, so the check cannot fail
-	// unless the source's own rows break the key.
-	ValidateForeignKeys bool
+	// unless the source's own rows break the constraint.
+	ValidateConstraints bool
 
 	// Masker rewrites sensitive columns while rows stream, so raw values
 	// never reach the target (package masking's Plan implements it). Nil
@@ -199,8 +199,8 @@ func (e *VersionError) Unwrap() error { return e.Err }
 //  4. Sequences get the source's values (setval), large objects are copied,
 //     pg_restore --section=post-data --jobs builds indexes, constraints and
 //     triggers in parallel (foreign keys the source has validated, between
-//     unmasked tables, are then added without a check of every row: see
-//     foreignkeys.go), populated materialized views are refreshed and
+//     unmasked tables, are then added without a check of every row, as are
+//     CHECK constraints: see constraints.go), populated materialized views are refreshed and
 //     every table is analyzed (a partitioned table as a whole only where
 //     the source has statistics over it, as autovacuum never makes them).
 //     Autovacuum is off on the clone's tables while it is built, and their
@@ -290,6 +290,12 @@ type cloner struct {
 	// autovacuum puts back the tables' autovacuum settings, which the
 	// build turns off (pauseAutovacuum).
 	autovacuum string
+	// trustCatalog: the clone may take the source's validated constraints
+	// as valid (the target role is a superuser, Options.ValidateConstraints
+	// is off; see constraints.go). checks are the CHECK constraints it
+	// dropped before the rows and adds back after them.
+	trustCatalog bool
+	checks       []constraint
 }
 
 // phase runs fn as the named phase: it tells Progress and the log, and
@@ -325,32 +331,20 @@ func (o Options) logsEvents() bool {
 }
 
 // planForeignKeys chooses the foreign keys the clone adds without checking
-// their rows (see foreignkeys.go) and returns them with the pg_restore list
+// their rows (see constraints.go) and returns them with the pg_restore list
 // of post-data entries that leaves them out ("" and none when the clone
-// checks every key, as pg_restore does). tconn is a superuser's session on
-// the temporary database, or the answer is none.
-func (c *cloner) planForeignKeys(ctx context.Context, tconn *pgx.Conn, archive, tmpDesc string) ([]foreignKey, string, error) {
-	if c.o.ValidateForeignKeys {
+// checks every key, as pg_restore does).
+func (c *cloner) planForeignKeys(ctx context.Context, archive string) ([]constraint, string, error) {
+	if !c.trustCatalog {
 		return nil, "", nil
 	}
-	trusted := trustedKeys(c.src.foreignKeys, c.src.tables)
-	if len(trusted) == 0 {
-		return nil, "", nil
-	}
-	super, err := canWriteCatalog(ctx, tconn)
-	if err != nil {
-		return nil, "", fmt.Errorf("read the role of %s: %w", tmpDesc, err)
-	}
-	if !super {
-		c.o.Logger.Debug("the target role is not a superuser: every foreign key is checked on the clone's rows")
-		return nil, "", nil
-	}
-	list, err := c.tools.postDataList(ctx, archive, trusted)
+	keys := trustedConstraints(c.src.constraints, 'f', c.src.tables)
+	list, err := c.tools.postDataList(ctx, archive, keys)
 	if err != nil || list == "" {
 		return nil, "", err
 	}
-	c.o.Logger.Debug("foreign keys taken as valid from the source", "keys", len(trusted))
-	return trusted, list, nil
+	c.o.Logger.Debug("foreign keys taken as valid from the source", "keys", len(keys))
+	return keys, list, nil
 }
 
 // fill builds the clone in the temporary database.
@@ -391,6 +385,14 @@ func (c *cloner) fill(ctx context.Context) error {
 			return err
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
+		if !c.o.ValidateConstraints && len(c.src.constraints) > 0 {
+			if c.trustCatalog, err = canWriteCatalog(ctx, conn); err != nil {
+				return fmt.Errorf("read the role of %s: %w", tmpDesc, err)
+			}
+			if !c.trustCatalog {
+				c.o.Logger.Debug("the target role is not a superuser: every constraint is checked on the clone's rows")
+			}
+		}
 		c.autovacuum, err = pauseAutovacuum(ctx, conn)
 		return err
 	})
@@ -427,7 +429,12 @@ func (c *cloner) fill(ctx context.Context) error {
 	}
 	var stats *statsPlan
 	err = c.phase(ctx, PhasePostData, func(ctx context.Context) error {
-		trusted, list, err := c.planForeignKeys(ctx, tconn, archive, tmpDesc)
+		// CHECK constraints come back before the index builds, which
+		// ADD CONSTRAINT would wait for.
+		if err := addTrusted(ctx, tconn, c.checks); err != nil {
+			return fmt.Errorf("add CHECK constraints to %s: %w", tmpDesc, err)
+		}
+		trusted, list, err := c.planForeignKeys(ctx, archive)
 		if err != nil {
 			return err
 		}
@@ -489,7 +496,7 @@ func (c *cloner) fill(ctx context.Context) error {
 				return err
 			}
 			defer conn.Close(context.WithoutCancel(ctx))
-			if err := addTrustedKeys(ctx, conn, trusted); err != nil {
+			if err := addTrusted(ctx, conn, trusted); err != nil {
 				return fmt.Errorf("add foreign keys to %s: %w", tmpDesc, err)
 			}
 			return nil
@@ -546,9 +553,9 @@ type source struct {
 	// statistics over their inheritance children on the source: which
 	// partitioned tables the clone analyzes as a whole (analyzeAll).
 	parentStats map[string]bool
-	// foreignKeys are the source's validated foreign keys between plain
-	// tables (listForeignKeys).
-	foreignKeys []foreignKey
+	// constraints are the source's validated CHECK constraints and foreign
+	// keys the clone may take as valid (listConstraints).
+	constraints []constraint
 	closeOnce   sync.Once
 }
 
@@ -617,7 +624,7 @@ func openSource(ctx context.Context, dsn string) (*source, error) {
 	if s.parentStats, err = listParentStats(ctx, s.conn); err != nil {
 		return nil, fmt.Errorf("read statistics of source %s: %w", s.desc, err)
 	}
-	if s.foreignKeys, err = listForeignKeys(ctx, s.conn, s.major); err != nil {
+	if s.constraints, err = listConstraints(ctx, s.conn, s.major); err != nil {
 		return nil, fmt.Errorf("read catalog of source %s: %w", s.desc, err)
 	}
 	for batch := range slices.Chunk(s.tables, 500) {
@@ -827,6 +834,29 @@ func (c *cloner) copyData(ctx context.Context) error {
 		plan[i] = TableInfo{Name: ts.t.String(), Bytes: ts.t.bytes, Chunks: ts.chunks}
 		if ts.t.text {
 			c.o.Logger.Debug("copy in text format", "table", ts.t.String(), "reason", ts.t.reason)
+		}
+	}
+	if c.trustCatalog {
+		// Now that the masked tables are known, and before any row.
+		c.checks = trustedConstraints(c.src.constraints, 'c', c.src.tables)
+		if len(c.checks) > 0 {
+			desc := fmt.Sprintf("temporary database %q on %s", c.tgt.tmpName, c.tgt.desc)
+			conn, err := connectTarget(ctx, c.tgt.tmpDSN, desc)
+			if err != nil {
+				return err
+			}
+			err = dropChecks(ctx, conn, c.checks)
+			conn.Close(context.WithoutCancel(ctx))
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return ctx.Err()
+			case err != nil:
+				// All or none were dropped: none, so COPY checks them.
+				c.o.Logger.Warn("CHECK constraints stay in place while the rows load, and are checked", "err", err)
+				c.checks = nil
+			default:
+				c.o.Logger.Debug("CHECK constraints taken as valid from the source", "constraints", len(c.checks))
+			}
 		}
 	}
 	c.o.Progress.Start(plan)

@@ -10,9 +10,9 @@
 //     rows by parallel binary COPY under one exported snapshot, sequences
 //     set, materialized views refreshed, the source's planner statistics
 //     copied (ANALYZE where they cannot be: masked tables, a target role
-//     that is not superuser; see stats.go), the source's validated foreign
-//     keys between unmasked tables taken as valid rather than checked row
-//     by row (see foreignkeys.go) — built under a temporary name and
+//     that is not superuser; see stats.go), the source's validated CHECK
+//     constraints and foreign keys on unmasked tables taken as valid rather
+//     than checked row by row (see constraints.go) — built under a temporary name and
 //     renamed only when complete.
 //   - Restore: the same atomic result from a pg_dump file (custom,
 //     directory, tar or plain SQL; DetectFormat tells which).

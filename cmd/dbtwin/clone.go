@@ -37,11 +37,11 @@ clone plans queries as production does; gathered by ANALYZE on the clone
 for masked columns, for what the source has no statistics for, and on any
 other target.
 
-Foreign keys the source has validated, between tables that are not masked,
-are likewise taken from the source where the target role is a superuser:
-added without pg_restore's check of every row, which the rows of one
-snapshot cannot fail. --validate-foreign-keys runs that check anyway (a
-source written with its keys' triggers off would then fail the clone).
+CHECK constraints and foreign keys the source has validated, on tables that
+are not masked, are likewise taken from the source where the target role is
+a superuser: added without pg_restore's check of every row, which the rows
+of one snapshot cannot fail. --validate-constraints runs those checks anyway
+(a source written with its keys' triggers off would then fail the clone).
 
 With --mask RULES, sensitive columns are rewritten while the rows stream
 (raw values never reach the target), with the key in DBTWIN_MASK_KEY; then
@@ -53,7 +53,7 @@ rules file with 'dbtwin mask scan'.`, e)
 	opts := clone.Options{}
 	fs.IntVar(&opts.Jobs, "jobs", runtime.NumCPU(), "parallel copy workers (also pg_restore --jobs)")
 	fs.BoolVar(&opts.Replace, "replace", false, "replace the target database if it exists and is not empty")
-	fs.BoolVar(&opts.ValidateForeignKeys, "validate-foreign-keys", false, "check every foreign key against the clone's rows, as pg_restore does, instead of taking the source's validated keys as valid")
+	fs.BoolVar(&opts.ValidateConstraints, "validate-constraints", false, "check every CHECK constraint and foreign key against the clone's rows, as pg_restore does, instead of taking those the source has validated as valid")
 	maskRules := fs.String("mask", "", "masking rules file (YAML); the key comes from $DBTWIN_MASK_KEY")
 	c.register(fs)
 	if err := fs.Parse(args); err != nil {

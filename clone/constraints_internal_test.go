@@ -31,7 +31,7 @@ func TestWithoutKeys(t *testing.T) {
 		{name: "a key absent from the archive", oids: []uint32{99999}, want: nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			keys := make([]foreignKey, len(tt.oids))
+			keys := make([]constraint, len(tt.oids))
 			for i, oid := range tt.oids {
 				keys[i].oid = oid
 			}
