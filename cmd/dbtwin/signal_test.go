@@ -101,8 +101,10 @@ func TestSignalTearsDown(t *testing.T) {
 					rest <- b.String()
 				}()
 			}
-			err = cmd.Wait()
+			// Every line read before Wait, which closes the pipe as soon as
+			// the process has exited and would lose the last ones.
 			tail := <-rest
+			err = cmd.Wait()
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
 				t.Fatalf("exit: %v, want exit code 2; stderr after the signal:\n%s", err, tail)
