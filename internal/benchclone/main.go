@@ -53,7 +53,7 @@ func main() {
 	dbtwin := flag.String("dbtwin", "bin/dbtwin", "the dbtwin binary to measure")
 	scale := flag.Float64("scale", 10, "fixture scale of the source (1 ≈ 100 MB)")
 	jobs := flag.Int("jobs", 2, "parallel jobs for dbtwin clone, pg_dump -j and pg_restore -j")
-	rounds := flag.Int("rounds", 3, "times each method runs: round 1 on cold memory, the fastest of the others counts")
+	rounds := flag.Int("rounds", 5, "times each method runs: round 1 on cold memory, the fastest of the others counts")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, *dbtwin, *scale, *jobs, *rounds, os.Stdout)
