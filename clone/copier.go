@@ -198,13 +198,16 @@ func (e *VersionError) Unwrap() error { return e.Err }
 //     type OIDs deeper (composites, arrays of them) use text COPY.
 //  4. Sequences get the source's values (setval), large objects are copied,
 //     pg_restore --section=post-data --jobs builds indexes, constraints and
-//     triggers in parallel (foreign keys the source has validated, between
-//     unmasked tables, are then added without a check of every row, as are
-//     CHECK constraints: see constraints.go), populated materialized views are refreshed and
+//     triggers in parallel, populated materialized views are refreshed and
 //     every table is analyzed (a partitioned table as a whole only where
 //     the source has statistics over it, as autovacuum never makes them).
 //     Autovacuum is off on the clone's tables while it is built, and their
 //     settings are put back at the end.
+//     CHECK constraints and foreign keys the source has validated, on
+//     unmasked tables, are not checked again row by row: the CHECKs are
+//     dropped before the rows and added back after them, the keys added
+//     after post-data, each marked validated, where the target role is a
+//     superuser (see constraints.go).
 //  5. The temporary database replaces the target (DROP ... WITH (FORCE),
 //     then ALTER DATABASE ... RENAME). Before that, any failure or a
 //     cancelled ctx drops the temporary database: the target is either the
@@ -345,6 +348,38 @@ func (c *cloner) planForeignKeys(ctx context.Context, archive string) ([]constra
 	}
 	c.o.Logger.Debug("foreign keys taken as valid from the source", "keys", len(keys))
 	return keys, list, nil
+}
+
+// dropTrustedChecks drops, before the rows are loaded, the CHECK
+// constraints the clone takes as valid from the source (see
+// constraints.go), and records them in c.checks to be added back after the
+// rows. If they cannot be dropped they stay, and the rows are checked.
+func (c *cloner) dropTrustedChecks(ctx context.Context) error {
+	if !c.trustCatalog {
+		return nil
+	}
+	checks := trustedConstraints(c.src.constraints, 'c', c.src.tables)
+	if len(checks) == 0 {
+		return nil
+	}
+	desc := fmt.Sprintf("temporary database %q on %s", c.tgt.tmpName, c.tgt.desc)
+	conn, err := connectTarget(ctx, c.tgt.tmpDSN, desc)
+	if err != nil {
+		return err
+	}
+	err = dropChecks(ctx, conn, checks)
+	conn.Close(context.WithoutCancel(ctx))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		// All or none were dropped: none, so COPY checks them.
+		c.o.Logger.Warn("CHECK constraints stay in place while the rows load, and are checked", "target", desc, "err", err)
+	default:
+		c.checks = checks
+		c.o.Logger.Debug("CHECK constraints taken as valid from the source", "constraints", len(checks))
+	}
+	return nil
 }
 
 // fill builds the clone in the temporary database.
@@ -836,28 +871,9 @@ func (c *cloner) copyData(ctx context.Context) error {
 			c.o.Logger.Debug("copy in text format", "table", ts.t.String(), "reason", ts.t.reason)
 		}
 	}
-	if c.trustCatalog {
-		// Now that the masked tables are known, and before any row.
-		c.checks = trustedConstraints(c.src.constraints, 'c', c.src.tables)
-		if len(c.checks) > 0 {
-			desc := fmt.Sprintf("temporary database %q on %s", c.tgt.tmpName, c.tgt.desc)
-			conn, err := connectTarget(ctx, c.tgt.tmpDSN, desc)
-			if err != nil {
-				return err
-			}
-			err = dropChecks(ctx, conn, c.checks)
-			conn.Close(context.WithoutCancel(ctx))
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return ctx.Err()
-			case err != nil:
-				// All or none were dropped: none, so COPY checks them.
-				c.o.Logger.Warn("CHECK constraints stay in place while the rows load, and are checked", "err", err)
-				c.checks = nil
-			default:
-				c.o.Logger.Debug("CHECK constraints taken as valid from the source", "constraints", len(c.checks))
-			}
-		}
+	// Now that the masked tables are known, and before any row.
+	if err := c.dropTrustedChecks(ctx); err != nil {
+		return err
 	}
 	c.o.Progress.Start(plan)
 	if len(jobs) == 0 {
