@@ -227,25 +227,29 @@ func addTrusted(ctx context.Context, conn *pgx.Conn, cons []constraint) error {
 	if len(cons) == 0 {
 		return nil
 	}
+	var add strings.Builder
+	tables, names, kinds := make([]string, len(cons)), make([]string, len(cons)), make([]string, len(cons))
+	for i, k := range cons {
+		fmt.Fprintf(&add, "ALTER TABLE ONLY %s ADD CONSTRAINT %s %s NOT VALID;\n", k.table, pgx.Identifier{k.name}.Sanitize(), k.def)
+		tables[i], names[i], kinds[i] = k.table, k.name, string(k.kind)
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	for _, k := range cons {
-		add := "ALTER TABLE ONLY " + k.table + " ADD CONSTRAINT " + pgx.Identifier{k.name}.Sanitize() + " " + k.def + " NOT VALID"
-		if _, err := tx.Exec(ctx, add); err != nil {
-			return fmt.Errorf("add constraint %q on %s: %w", k.name, k.table, err)
-		}
-		tag, err := tx.Exec(ctx, `UPDATE pg_catalog.pg_constraint SET convalidated = true
-			WHERE conrelid = $1::regclass AND conname = $2 AND contype = $3::"char" AND NOT convalidated`,
-			k.table, k.name, string(k.kind))
-		if err != nil {
-			return fmt.Errorf("mark constraint %q on %s valid: %w", k.name, k.table, err)
-		}
-		if tag.RowsAffected() != 1 {
-			return fmt.Errorf("mark constraint %q on %s valid: %d catalog rows matched, want 1", k.name, k.table, tag.RowsAffected())
-		}
+	if err := execSimple(ctx, tx.Conn().PgConn(), add.String()); err != nil {
+		return fmt.Errorf("add constraints NOT VALID: %w", err)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE pg_catalog.pg_constraint c SET convalidated = true
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS k (tbl, name, kind)
+		WHERE c.conrelid = k.tbl::regclass AND c.conname = k.name AND c.contype::text = k.kind AND NOT c.convalidated`,
+		tables, names, kinds)
+	if err != nil {
+		return fmt.Errorf("mark constraints valid: %w", err)
+	}
+	if tag.RowsAffected() != int64(len(cons)) {
+		return fmt.Errorf("mark constraints valid: %d catalog rows matched, want %d", tag.RowsAffected(), len(cons))
 	}
 	return tx.Commit(ctx)
 }
