@@ -9,7 +9,6 @@ import (
 
 	"github.com/dbtwin/dbtwin/clone"
 	"github.com/dbtwin/dbtwin/clone/local/localtest"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -134,15 +133,4 @@ UPDATE pg_constraint SET convalidated = true WHERE conname = 'gadget_price_check
 			})
 		}
 	}
-}
-
-// execErr runs sql on dsn and returns its error.
-func execErr(ctx context.Context, dsn, sql string) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, sql)
-	return err
 }

@@ -293,10 +293,13 @@ type cloner struct {
 	// autovacuum puts back the tables' autovacuum settings, which the
 	// build turns off (pauseAutovacuum).
 	autovacuum string
-	// trustCatalog: the clone may take the source's validated constraints
-	// as valid (the target role is a superuser, Options.ValidateConstraints
-	// is off; see constraints.go). checks are the CHECK constraints it
-	// dropped before the rows and adds back after them.
+	// superuser: the target role may write the catalog (pg_statistic,
+	// pg_constraint). trustCatalog: the clone may take the source's
+	// validated constraints as valid (superuser, and
+	// Options.ValidateConstraints is off; see constraints.go). checks are
+	// the CHECK constraints it dropped before the rows and adds back after
+	// them.
+	superuser    bool
 	trustCatalog bool
 	checks       []constraint
 }
@@ -420,13 +423,12 @@ func (c *cloner) fill(ctx context.Context) error {
 			return err
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
-		if !c.o.ValidateConstraints && len(c.src.constraints) > 0 {
-			if c.trustCatalog, err = canWriteCatalog(ctx, conn); err != nil {
-				return fmt.Errorf("read the role of %s: %w", tmpDesc, err)
-			}
-			if !c.trustCatalog {
-				c.o.Logger.Debug("the target role is not a superuser: every constraint is checked on the clone's rows")
-			}
+		if c.superuser, err = canWriteCatalog(ctx, conn); err != nil {
+			return fmt.Errorf("read the role of %s: %w", tmpDesc, err)
+		}
+		c.trustCatalog = c.superuser && !c.o.ValidateConstraints
+		if !c.superuser {
+			c.o.Logger.Debug("the target role is not a superuser: every constraint is checked on the clone's rows")
 		}
 		c.autovacuum, err = pauseAutovacuum(ctx, conn)
 		return err
@@ -481,7 +483,7 @@ func (c *cloner) fill(ctx context.Context) error {
 		g.Go(func(ctx context.Context) error {
 			defer c.src.close(ctx)
 			var err error
-			stats, err = copyStats(ctx, c.src.conn, tconn, c.src.tables, c.res.Tables, c.o.Logger)
+			stats, err = copyStats(ctx, c.src.conn, tconn, c.superuser, c.src.tables, c.res.Tables, c.o.Logger)
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return ctx.Err()

@@ -718,14 +718,20 @@ func loadFeatures(t *testing.T, ctx context.Context, c *local.Cluster, db string
 
 func exec1(t testing.TB, ctx context.Context, dsn, sql string) {
 	t.Helper()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, sql); err != nil {
+	if err := execErr(ctx, dsn, sql); err != nil {
 		t.Fatalf("%v\nin:\n%s", err, sql)
 	}
+}
+
+// execErr runs sql on dsn and returns its error.
+func execErr(ctx context.Context, dsn, sql string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, sql)
+	return err
 }
 
 func queryRow(t *testing.T, ctx context.Context, dsn, sql string, args []any, dest ...any) {
